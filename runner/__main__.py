@@ -1,0 +1,5 @@
+"""``python -m runner`` is ``flow``."""
+
+from runner.cli import main
+
+raise SystemExit(main())

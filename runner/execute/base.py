@@ -1,0 +1,167 @@
+"""The executor contract: what a stage's work looks like on the wire.
+
+A :class:`Task` is a chunk of one stage's items plus the fused chain of step
+functions to run on each (or a reduce over all of them). A worker runs it with
+:func:`runner.execute.worker.run_task` and sends back a small
+:class:`TaskResult`; pixels stay in the worker. An :class:`Executor` moves
+tasks to workers and reports what became of each: finished, or lost (the
+worker died or timed out) so the scheduler never waits on a result that
+cannot come.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+Pairs = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One step of a fused chain, as a worker needs it."""
+
+    id: str  # the user's step id, for failure reports
+    ref: str  # "module:qualname"
+    kind: str  # "map" | "reduce"
+    args: Pairs = ()  # static arguments
+    retries: int = 0  # extra attempts when the step raises
+    fold: bool = False  # a reduce computed by its Fold (partial/combine/finish)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The fused steps of a stage. ``fold`` set: the task returns a fold partial."""
+
+    steps: tuple[ChainStep, ...]
+    fold: ChainStep | None = None  # the downstream reduce folded per chunk
+    spill_dir: str | None = None  # where image values leaving the worker are kept
+    timeout: float | None = None  # seconds per item; None: no limit (fast paths allowed)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A chunk of a stage's items.
+
+    Exactly one of ``items`` / ``span`` / ``partials`` is set:
+    - ``items``: ``(offset, value, outs)`` where ``outs`` are per-item output
+      arguments ``((step_position, arg_name, path), ...)`` or ``()``;
+    - ``span``: a ``range(start, stop, step)`` of numbers, offsets counting from 0;
+    - ``partials``: fold partials of the upstream stage; the first chain step is
+      that fold's reduce, finished here.
+    """
+
+    stage: str
+    task_id: int
+    chain: Chain
+    items: tuple[tuple[int, Any, tuple], ...] | None = None
+    span: tuple[float, float, float] | None = None
+    partials: tuple[Any, ...] | None = None
+    careful: bool = False  # run item by item with tracking (after a lost fast chunk)
+
+    def size(self) -> int:
+        """How many items this task holds."""
+        if self.items is not None:
+            return len(self.items)
+        if self.span is not None:
+            return len(range_of(self.span))
+        return 1
+
+
+def range_of(span: tuple[float, float, float]) -> Any:
+    """``range`` for integral spans, else an arithmetic sequence of floats."""
+    start, stop, step = span
+    if all(float(x).is_integer() for x in span):
+        return range(int(start), int(stop), int(step))
+    n = max(0, int(-(-(stop - start) // step)))
+    return [start + i * step for i in range(n)]
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """One item that failed: which, at which step, why, after how many attempts."""
+
+    offset: int
+    step: str
+    reason: str  # one line: "ValueError: bad value"
+    attempts: int = 1
+    detail: str = ""  # the traceback text, for --verbose and the report
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a worker sends back: small values, never pixels."""
+
+    task_id: int
+    values: tuple[tuple[int, Any], ...] = ()  # (offset, value) of items that came out
+    partial: Any = None  # fold partial, when the chain folds
+    failures: tuple[ItemFailure, ...] = ()
+    dropped: int = 0  # items a filter step removed
+    notes: tuple[str, ...] = ()  # e.g. "multi-frame file: first frame used"
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Done:
+    """A task finished (its items may still have failed one by one)."""
+
+    task: Task
+    result: TaskResult
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A task whose worker died or was ended for a timeout.
+
+    ``offset`` is the item it was on when known (else None); ``reason`` says
+    why in one line ("worker killed by SIGKILL", "timed out after 2 s").
+    Items before ``offset`` may have been done; their results are gone.
+    """
+
+    task: Task
+    offset: int | None
+    reason: str
+    timed_out: bool = False
+
+
+Completion = Done | Lost
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Settings every executor honours where it can."""
+
+    workers: int = 1
+    max_tasks_per_worker: int | None = None  # recycle a worker after this many tasks
+    worker_memory_mb: int | None = None  # address-space cap per worker
+    preload: tuple[str, ...] = ()  # modules workers import once at start
+    extra_paths: tuple[str, ...] = field(default=())  # sys.path entries (the workflow's folder)
+
+
+class Executor(ABC):
+    """Runs tasks somewhere and says what became of each."""
+
+    @abstractmethod
+    def start(self, options: ExecutorOptions) -> None:
+        """Bring up the workers."""
+
+    @abstractmethod
+    def submit(self, task: Task) -> None:
+        """Queue a task; returns at once."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Completion]:
+        """Completions since the last call, waiting up to ``timeout`` s for the first."""
+
+    def item_progress(self) -> dict[int, int]:
+        """Items finished so far inside running tasks, by task id (best effort)."""
+        return {}
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Stop all work now: running tasks are abandoned, workers ended."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the workers after the run; no process may be left behind."""

@@ -1,0 +1,261 @@
+"""What a worker does with a task: run the fused chain on each item.
+
+The same code runs in a Pool worker, a Dask worker and, for ``mode: serial``,
+the main process. It never raises: every failure becomes an
+:class:`ItemFailure` with a one-line reason, because an exception crossing the
+process boundary can kill a Pool's result thread (CPython gh-79492).
+
+Two paths: a fast one that maps whole chunks through C-level ``map`` (no
+per-item bookkeeping), used when no timeout needs per-item tracking; and a
+careful one, item by item, that tells the tracker which item it is on and
+isolates the failing item. The fast path falls back to the careful one on the
+first exception, so a bad item costs time only in its own chunk.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from functools import partial
+from operator import is_not
+from typing import Any, Protocol
+
+from runner.execute.base import ChainStep, ItemFailure, Task, TaskResult, range_of
+from steps.registry import StepDef, resolve_ref, step_def
+
+_not_none = partial(is_not, None)
+_fns: dict[str, tuple[Callable[..., Any], StepDef | None]] = {}
+
+
+class Tracker(Protocol):
+    """Where a worker says which item it is on (for timeouts and lost workers)."""
+
+    def begin(self, task_id: int, offset: int) -> None: ...
+
+    def done(self, count: int) -> None: ...
+
+
+class _NoTracker:
+    def begin(self, task_id: int, offset: int) -> None:
+        pass
+
+    def done(self, count: int) -> None:
+        pass
+
+
+def resolve(ref: str) -> tuple[Callable[..., Any], StepDef | None]:
+    """The function behind ``ref`` and its StepDef, cached per process."""
+    hit = _fns.get(ref)
+    if hit is None:
+        fn = resolve_ref(ref)
+        hit = _fns[ref] = (fn, step_def(fn))
+    return hit
+
+
+def reason_of(exc: BaseException) -> str:
+    """``Type: message`` on one line, whatever the exception does in ``__str__``."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a broken __str__ must not break the run
+        text = ""
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = " ".join(text.split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{name}: {text}" if text else name
+
+
+def _detail(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001
+        return ""
+
+
+class _StepFailed(Exception):
+    def __init__(self, step: str, exc: BaseException, attempts: int) -> None:
+        super().__init__(step)
+        self.step, self.exc, self.attempts = step, exc, attempts
+
+
+def _call(cs: ChainStep, fn: Callable[..., Any], value: Any, args: dict[str, Any]) -> Any:
+    """Call one step, retrying up to ``cs.retries`` extra times."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn(value, **args)
+        except BaseException as exc:  # noqa: BLE001 - any step error fails the item only
+            if attempt > cs.retries:
+                raise _StepFailed(cs.id, exc, attempt) from None
+
+
+def _spill(value: Any, spill_dir: str | None) -> Any:
+    """Images that leave the worker go to a file; the parent gets its path."""
+    if spill_dir and type(value).__module__.startswith("PIL."):
+        from steps.image import spill
+
+        return spill(value, spill_dir)
+    return value
+
+
+def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
+    """Run ``task``'s chain on its items; never raises."""
+    t0 = time.perf_counter()
+    tr = tracker or _NoTracker()
+    chain = task.chain
+    notes: list[str] = []
+    try:
+        if task.partials is not None:
+            result = _run_reduce_from_partials(task, tr)
+        elif chain.timeout is None and not task.careful and _fast_ok(task):
+            tr.begin(task.task_id, -1)
+            result = _run_fast(task)
+            if result is None:  # an item raised: find it, item by item
+                result = _run_careful(task, tr)
+        else:
+            result = _run_careful(task, tr)
+    except BaseException as exc:  # noqa: BLE001 - last line of defence
+        result = TaskResult(task.task_id, failures=(
+            ItemFailure(0, "?", f"internal error: {reason_of(exc)}", 1, _detail(exc)),))
+    notes.extend(result.notes)
+    return TaskResult(result.task_id, result.values, result.partial, result.failures,
+                      result.dropped, tuple(notes), time.perf_counter() - t0)
+
+
+def _fast_ok(task: Task) -> bool:
+    return all(cs.kind == "map" for cs in task.chain.steps) and not any(
+        outs for _, _, outs in (task.items or ()))
+
+
+def _values(task: Task) -> Iterable[Any]:
+    if task.span is not None:
+        return range_of(task.span)
+    return [v for _, v, _ in task.items or ()]
+
+
+def _run_fast(task: Task) -> TaskResult | None:
+    """Whole-chunk mapping; None if any item raised (caller goes careful)."""
+    chain = task.chain
+    stream: Iterable[Any] = _values(task)
+    try:
+        for cs in chain.steps:
+            fn, sd = resolve(cs.ref)
+            args = dict(cs.args)
+            if sd is not None and sd.batch is not None:
+                stream = sd.batch(stream, **args)
+            else:
+                stream = map(partial(fn, **args), stream) if args else map(fn, stream)
+            stream = filter(_not_none, stream)
+        if chain.fold is not None:
+            fn, sd = resolve(chain.fold.ref)
+            assert sd is not None and sd.fold is not None
+            return TaskResult(task.task_id, partial=sd.fold.partial(stream, **dict(chain.fold.args)))
+        if task.span is not None:
+            out = list(stream)
+            values = tuple(enumerate(out)) if len(out) == task.size() else None
+            if values is None:  # a filter dropped some: offsets must be exact
+                return None
+            return TaskResult(task.task_id, values=values)
+        out = list(stream)
+        if len(out) != task.size():
+            return None  # a filter dropped items: the careful path keeps offsets right
+        offsets = [o for o, _, _ in task.items or ()]
+        return TaskResult(task.task_id, values=tuple(
+            (o, _spill(v, chain.spill_dir)) for o, v in zip(offsets, out)))
+    except BaseException:  # noqa: BLE001 - retried item by item to isolate the culprit
+        return None
+
+
+def _entries(task: Task) -> Iterable[tuple[int, Any, tuple]]:
+    if task.span is not None:
+        return ((i, v, ()) for i, v in enumerate(range_of(task.span)))
+    return task.items or ()
+
+
+def _run_careful(task: Task, tr: Tracker) -> TaskResult:
+    """Item by item: track each, isolate failures, honour reduces in the chain."""
+    chain = task.chain
+    resolved = [resolve(cs.ref) for cs in chain.steps]
+    static = [dict(cs.args) for cs in chain.steps]
+    first_reduce = next((i for i, cs in enumerate(chain.steps) if cs.kind == "reduce"),
+                        len(chain.steps))
+    survivors: list[tuple[int, Any]] = []
+    failures: list[ItemFailure] = []
+    dropped = 0
+    for offset, value, outs in _entries(task):
+        tr.begin(task.task_id, offset)
+        try:
+            for pos in range(first_reduce):
+                args = static[pos]
+                if outs:
+                    extra = {name: path for p, name, path in outs if p == pos}
+                    if extra:
+                        args = {**args, **extra}
+                value = _call(chain.steps[pos], resolved[pos][0], value, args)
+                if value is None:
+                    dropped += 1
+                    break
+            else:
+                survivors.append((offset, value))
+        except _StepFailed as sf:
+            failures.append(ItemFailure(offset, sf.step, reason_of(sf.exc), sf.attempts,
+                                        _detail(sf.exc)))
+        tr.done(1)
+    if first_reduce < len(chain.steps):
+        return _reduce_tail(task, survivors, first_reduce, failures, dropped)
+    if chain.fold is not None:
+        _, sd = resolve(chain.fold.ref)
+        assert sd is not None and sd.fold is not None
+        part = sd.fold.partial((v for _, v in survivors), **dict(chain.fold.args))
+        return TaskResult(task.task_id, partial=part, failures=tuple(failures), dropped=dropped)
+    values = tuple((o, _spill(v, chain.spill_dir)) for o, v in survivors)
+    return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
+
+
+def _reduce_tail(task: Task, survivors: list[tuple[int, Any]], start: int,
+                 failures: list[ItemFailure], dropped: int) -> TaskResult:
+    """From the first reduce on, the chain works on one item: the reduced value."""
+    chain = task.chain
+    values: Any = [v for _, v in survivors]
+    first = True
+    for cs in chain.steps[start:]:
+        fn, _ = resolve(cs.ref)
+        arg = values if (cs.kind == "reduce" and first) else (
+            [values] if cs.kind == "reduce" else values)
+        try:
+            values = _call(cs, fn, arg, dict(cs.args))
+        except _StepFailed as sf:
+            failures.append(ItemFailure(0, sf.step, reason_of(sf.exc), sf.attempts,
+                                        _detail(sf.exc)))
+            return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
+        first = False
+        if values is None:
+            return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped + 1)
+    return TaskResult(task.task_id, values=((0, _spill(values, chain.spill_dir)),),
+                      failures=tuple(failures), dropped=dropped)
+
+
+def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
+    """Finish a folded reduce from its partials, then run the rest of the chain."""
+    chain = task.chain
+    head = chain.steps[0]
+    tr.begin(task.task_id, 0)
+    _, sd = resolve(head.ref)
+    assert sd is not None and sd.fold is not None
+    args = dict(head.args)
+    try:
+        value = sd.fold.finish(sd.fold.combine(list(task.partials or ()), **args), **args)
+    except BaseException as exc:  # noqa: BLE001
+        return TaskResult(task.task_id, failures=(
+            ItemFailure(0, head.id, reason_of(exc), 1, _detail(exc)),))
+    rest = Task(task.stage, task.task_id, chain.__class__(chain.steps[1:], None,
+                chain.spill_dir, chain.timeout), items=((0, value, ()),))
+    if not rest.chain.steps:
+        return TaskResult(task.task_id, values=((0, value),))
+    # Steps after the folded reduce see one item: reduces get [value].
+    return _reduce_tail(rest, [(0, value)], 0, [], 0) if rest.chain.steps[0].kind == "reduce" \
+        else _run_careful(rest, tr)

@@ -1,0 +1,159 @@
+"""The events a run emits, and the result it ends with.
+
+The engine emits these to one :class:`Reporter`; reporters (live table, plain
+lines, JSON Lines) only read them. This module imports nothing heavy so the
+engine can use it without pulling in rich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """A stage as the user sees it: a row of the table."""
+
+    id: str  # e.g. "s1"
+    label: str  # the fused steps, "orient→shrink→save"
+    mode: str  # "map" | "async" | "serial"
+    workers: int
+    total: int | None  # items, when known before it starts
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    workflow: str
+    stages: tuple[StageInfo, ...]
+    workers: int  # worker processes in the pool
+    executor: str  # "local" | "dask"
+    t: float
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: str
+    total: int | None
+    t: float
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Counts so far; ``total`` may grow while upstream stages still feed this one."""
+
+    stage: str
+    done: int
+    failed: int
+    skipped: int
+    total: int | None
+    t: float
+
+
+@dataclass(frozen=True)
+class ItemFailed:
+    stage: str
+    step: str
+    item: str  # the source path, or "item 17 (value 3.5)"
+    reason: str
+    attempts: int
+    t: float
+    detail: str = ""  # traceback text, for --verbose and the report
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    stage: str
+    state: str  # "done" | "failed" | "cancelled"
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+    t: float
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read once, e.g. "3 multi-frame files: first frame used"."""
+
+    message: str
+    t: float
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """A failed item, as the summary and ``--report`` list it."""
+
+    stage: str
+    step: str
+    item: str
+    reason: str
+    attempts: int
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    id: str
+    label: str
+    mode: str
+    workers: int
+    state: str
+    done: int
+    failed: int
+    skipped: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``api.run`` returns: enough for the summary, the report and the exit code."""
+
+    workflow: str
+    state: str  # "done" | "failed" | "stopped" | "interrupted"
+    stages: tuple[StageSummary, ...]
+    failures: tuple[FailureRecord, ...]
+    outputs: tuple[str, ...]  # folders or files written, for the summary
+    notices: tuple[str, ...] = ()
+    seconds: float = 0.0
+    stopped_by: FailureRecord | None = None  # the item that triggered on_error: stop
+    values: dict[str, Any] = field(default_factory=dict)  # final step values, small ones
+
+    @property
+    def exit_code(self) -> int:
+        if self.state == "interrupted":
+            return 130
+        return 0 if self.state == "done" and not self.failures else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--report`` document."""
+        doc = asdict(self)
+        doc["exit_code"] = self.exit_code
+        doc.pop("values", None)
+        return doc
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    result: RunResult
+    t: float
+
+
+Event = (RunStarted | StageStarted | StageProgress | ItemFailed | StageFinished | Notice
+         | RunFinished)
+
+
+class Reporter(Protocol):
+    """One subscriber of a run's events."""
+
+    def handle(self, event: Event) -> None:
+        """Take one event (called from the engine's thread)."""
+
+    def close(self) -> None:
+        """The run is over: stop any display, flush output."""
+
+
+def event_name(event: Event) -> str:
+    """``stage_started`` for StageStarted: the ``event`` field of JSON Lines."""
+    name = type(event).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")

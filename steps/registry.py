@@ -1,0 +1,150 @@
+"""The step contract: ``@step`` declares a function's kind and argument schema.
+
+The decorator returns the function unchanged (it only attaches a
+:class:`StepDef`), so a step is a plain function a test can call with a value.
+Nothing is registered as an import side effect: :func:`collect` reads the
+``@step`` functions of named modules, and :func:`builtin_modules` /
+:func:`entry_point_modules` say which modules those are.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+Kind = Literal["map", "reduce"]
+# What a step takes and gives, so the planner can insert image.open and
+# check that an image step is not fed numbers.
+ValueType = Literal["any", "image", "number", "path"]
+
+BUILTIN_MODULES = ("steps.image", "steps.numeric", "steps.io", "steps.util")
+ENTRY_POINT_GROUP = "flow.steps"
+
+
+@dataclass(frozen=True)
+class Fold:
+    """How an associative reduce is computed in pieces inside the workers.
+
+    ``partial(values, **args)`` folds one chunk's values (an iterable, read once)
+    into a small partial result; ``combine(partials, **args)`` merges a list of
+    partials into one partial; ``finish(partial, **args)`` gives the step's output.
+    ``finish(combine([partial(all_values)]))`` must equal the step function's result.
+    """
+
+    partial: Callable[..., Any]
+    combine: Callable[..., Any]
+    finish: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class StepDef:
+    """What the engine knows of one step."""
+
+    name: str
+    fn: Callable[..., Any]
+    kind: Kind = "map"
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
+    description: str = ""
+    takes: ValueType = "any"
+    gives: ValueType = "any"
+    # Arguments that are output-path templates ("{stem}"): the engine fills them
+    # per item, checks collisions and confinement, and passes the final path.
+    outputs: tuple[str, ...] = ()
+    fold: Fold | None = None
+    # Optional fast path for a chunk of values: batch(values, **args) -> list.
+    # Must equal [fn(v, **args) for v in values] (None entries mean dropped).
+    batch: Callable[..., Any] | None = None
+    # For image steps that only need fewer pixels: shrink(args) -> (w, h) the
+    # smallest size the step reads, so a JPEG can be decoded at reduced scale.
+    shrink: Callable[..., tuple[int, int] | None] | None = None
+
+    @property
+    def ref(self) -> str:
+        """``module:qualname``: how a worker process finds the function again."""
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+
+def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
+         description: str | None = None, takes: ValueType = "any", gives: ValueType = "any",
+         outputs: Iterable[str] = (), fold: Fold | None = None,
+         batch: Callable[..., Any] | None = None,
+         shrink: Callable[..., tuple[int, int] | None] | None = None) -> Callable:
+    """Declare ``fn`` a flow step. Returns the function unchanged.
+
+    The schema describes the ``with`` mapping; when it is an object schema without
+    ``additionalProperties`` it is closed (unknown arguments are errors).
+    """
+    if kind not in ("map", "reduce"):
+        raise ValueError(f"step {name!r}: kind must be 'map' or 'reduce', not {kind!r}")
+    if fold is not None and kind != "reduce":
+        raise ValueError(f"step {name!r}: only a reduce step can fold")
+    sch = dict(schema) if schema else {"type": "object", "properties": {}}
+    sch.setdefault("type", "object")
+    sch.setdefault("additionalProperties", False)
+
+    def attach(fn: Callable[..., Any]) -> Callable[..., Any]:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        fn.__flow_step__ = StepDef(  # type: ignore[attr-defined]
+            name=name, fn=fn, kind=kind, schema=sch,
+            description=description or (doc[0] if doc else ""),
+            takes=takes, gives=gives, outputs=tuple(outputs), fold=fold,
+            batch=batch, shrink=shrink)
+        return fn
+
+    return attach
+
+
+def step_def(fn: Callable[..., Any]) -> StepDef | None:
+    """The StepDef a function was declared with, or None for a plain function."""
+    return getattr(fn, "__flow_step__", None)
+
+
+def plain_step(fn: Callable[..., Any], name: str) -> StepDef:
+    """A StepDef for an undecorated function ``fn(value, **with)``: a map step."""
+    doc = (fn.__doc__ or "").strip().splitlines()
+    return StepDef(name=name, fn=fn, kind="map",
+                   schema={"type": "object"}, description=doc[0] if doc else "")
+
+
+def collect(module: ModuleType) -> dict[str, StepDef]:
+    """Every ``@step`` function defined in ``module``, by step name."""
+    found: dict[str, StepDef] = {}
+    for value in vars(module).values():
+        sd = step_def(value) if callable(value) else None
+        if sd is not None and value.__module__ == module.__name__:
+            found[sd.name] = sd
+    return found
+
+
+def entry_point_modules() -> list[str]:
+    """Module names that installed packages add through the ``flow.steps`` group."""
+    from importlib.metadata import entry_points
+
+    return [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)]
+
+
+def load_registry(extra_modules: Iterable[str] = ()) -> dict[str, StepDef]:
+    """Built-in steps, then entry-point steps, then ``extra_modules``; by name."""
+    registry: dict[str, StepDef] = {}
+    for mod_name in (*BUILTIN_MODULES, *entry_point_modules(), *extra_modules):
+        registry.update(collect(importlib.import_module(mod_name)))
+    return registry
+
+
+def resolve_ref(ref: str) -> Callable[..., Any]:
+    """The function named by ``module:qualname`` (imports the module)."""
+    mod_name, _, qual = ref.partition(":")
+    obj: Any = importlib.import_module(mod_name)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class StepNotice(UserWarning):
+    """A step's word to the user, said once in the summary (e.g. a multi-frame file).
+
+    Steps raise it with ``warnings.warn(StepNotice("..."))``; the worker collects it.
+    """
