@@ -1,0 +1,282 @@
+"""The public API: load a workflow, plan it, run it.
+
+``cli.py`` is a thin shell over these functions; tests and other programs can
+call them directly. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from runner.engine import Scheduler, StageRun, Stopped
+from runner.errors import FlowError, Pos, Problem
+from runner.execute.base import Executor, ExecutorOptions
+from runner.feed import Feed, StageChain, auto_chunksize, build_chain, item_outs
+from runner.graph import Plan, Stage, plan
+from runner.inputs import Item, ItemSource, expand
+from runner.model import Workflow
+from runner.outputs import check_collisions, could_write
+from runner.report.events import (
+    Notice,
+    Reporter,
+    RunFinished,
+    RunResult,
+    RunStarted,
+    StageInfo,
+    StageSummary,
+)
+from runner.workflow import load_workflow
+
+__all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus"]
+
+PRELOAD = ("runner.execute.worker", "steps.image", "steps.numeric", "steps.io", "steps.util")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the command line's choices."""
+
+    jobs: int | None = None  # cap on worker processes (-j)
+    allow_outside: bool = False
+    executor: str = "local"
+    scheduler: str | None = None
+    max_tasks_per_worker: int | None = None
+    worker_memory_mb: int | None = None
+
+
+@dataclass
+class Prepared:
+    """A plan with its inputs expanded and its outputs checked: nothing written yet."""
+
+    plan: Plan
+    sources: dict[str, ItemSource]
+    chains: dict[str, StageChain]
+    allow_outside: bool = False
+    output_dirs: list[str] = field(default_factory=list)
+
+    def root_count(self, stage: Stage) -> int:
+        """Items that can reach ``stage`` (an upper bound past filters)."""
+        total = 0
+        for src in stage.sources:
+            if src in self.sources:
+                total += self.sources[src].count
+            else:
+                up = self.plan.stage(src)
+                total += 1 if up.kind == "reduce" else self.root_count(up)
+        return total if stage.kind == "map" else 1
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
+    """Plan, expand inputs and check every output path before anything runs."""
+    p = plan(workflow)
+    spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
+    chains = {}
+    for st in p.stages:
+        fold_step = p.stage(_consumer(p, st)).steps[0] if st.fold else None
+        chains[st.id] = build_chain(st, workflow.workdir, allow_outside, spill, fold_step)
+    templates = [o.template for sc in chains.values() for o in sc.outputs]
+    statics = [path for sc in chains.values() for path in sc.static_paths]
+    writes = could_write(templates, statics, workflow.workdir)
+    problems: list[Problem] = []
+    sources: dict[str, ItemSource] = {}
+    for inp in workflow.inputs:
+        try:
+            sources[inp.name] = expand(inp, workflow.workdir, writes)
+        except FlowError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise FlowError(problems)
+    prep = Prepared(p, sources, chains, allow_outside)
+    _check_outputs(prep, workflow, allow_outside)
+    return prep
+
+
+def _consumer(p: Plan, stage: Stage) -> str:
+    return next(s.id for s in p.stages if stage.id in s.sources)
+
+
+def _root_items(prep: Prepared, stage: Stage) -> Iterator[Item]:
+    for src in stage.sources:
+        if src in prep.sources:
+            yield from prep.sources[src].items()
+        else:
+            up = prep.plan.stage(src)
+            if up.kind == "reduce":
+                yield Item(0, None)
+            else:
+                yield from _root_items(prep, up)
+
+
+LARGE = 1_000_000  # past this many items, outputs are checked as they are made
+
+
+def _check_outputs(prep: Prepared, workflow: Workflow, allow_outside: bool) -> None:
+    """Two items writing one path, or a path outside the workdir: refused up front."""
+    dirs: set[str] = set()
+    problems: list[Problem] = []
+    for st in prep.plan.stages:
+        sc = prep.chains[st.id]
+        dirs.update(os.path.dirname(p) for p in sc.static_paths)
+        if not sc.outputs or prep.root_count(st) > LARGE:
+            continue
+        pairs = []
+        try:
+            for item in _root_items(prep, st):
+                outs = item_outs(sc, item, workflow.workdir, allow_outside)
+                pairs.append((item, outs))
+        except FlowError as err:
+            problems.extend(err.problems)
+            continue
+        for o_index, o in enumerate(sc.outputs):
+            paths = [(item, outs[o_index][2]) for item, outs in pairs]
+            dirs.update(os.path.dirname(p) for _, p in paths)
+            try:
+                check_collisions(paths, o.step.pos, f"steps.{o.step.id}.with.{o.arg}",
+                                 workflow.workdir)
+            except FlowError as err:
+                problems.extend(err.problems)
+    if problems:
+        raise FlowError(problems)
+    prep.output_dirs = sorted(dirs)
+
+
+def _stage_workers(stage: Stage, cap: int, count: int) -> int:
+    if stage.mode == "serial":
+        return 1
+    if stage.kind == "reduce":
+        return 1
+    asked = stage.parallel.workers or cap
+    return max(1, min(asked, cap, count))
+
+
+def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
+        prepared: Prepared | None = None) -> RunResult:
+    """Run every stage; returns the result (exit code, failures, counts)."""
+    t0 = time.monotonic()
+    prep = prepared or prepare(workflow, options.allow_outside)
+    cap = min(options.jobs or usable_cpus(), usable_cpus() * 4)
+    runs = {}
+    for st in prep.plan.stages:
+        runs[st.id] = StageRun(st, prep.chains[st.id], _stage_workers(st, cap, prep.root_count(st)))
+    pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
+    infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
+                            prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
+                  for r in runs.values())
+    reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
+    executor = _make_executor(options, workflow, pool_size) if pool_size else None
+    sched = Scheduler(runs, executor, reporter, workflow.workdir,
+                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs))
+    state, stopped_by = "done", None
+    try:
+        sched.run()
+    except Stopped as stop:
+        state, stopped_by = "stopped", stop.record
+        _cancel(executor, sched)
+    except KeyboardInterrupt:
+        state = "interrupted"
+        _cancel(executor, sched)
+    finally:
+        if executor is not None:
+            executor.close()
+        _cleanup(prep, workflow)
+    if state == "done" and sched.failures:
+        state = "failed"
+    notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
+                    for msg, n in sched.notices.items())
+    for msg in notices:
+        reporter.handle(Notice(msg, time.time()))
+    result = RunResult(
+        workflow=workflow.name, state=state,
+        stages=tuple(StageSummary(r.stage.id, r.stage.label, r.stage.mode, r.workers, r.state,
+                                  r.done, r.failed, r.skipped,
+                                  (time.monotonic() - r.started) if r.started else 0.0)
+                     for r in runs.values()),
+        failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
+        seconds=time.monotonic() - t0, stopped_by=stopped_by,
+        values=_final_values(runs))
+    reporter.handle(RunFinished(result, time.time()))
+    return result
+
+
+def _fed_by_inputs(stage: Stage, prep: Prepared) -> bool:
+    return all(s in prep.sources for s in stage.sources)
+
+
+def _make_executor(options: RunOptions, workflow: Workflow, workers: int) -> Executor:
+    from runner.execute.local import LocalExecutor
+
+    ex = LocalExecutor()
+    ex.start(ExecutorOptions(workers=workers, max_tasks_per_worker=options.max_tasks_per_worker,
+                             worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
+                             extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))
+    return ex
+
+
+def _cancel(executor: Executor | None, sched: Scheduler) -> None:
+    if executor is not None:
+        executor.cancel()
+    sched.cancel_all()
+
+
+def _cleanup(prep: Prepared, workflow: Workflow) -> None:
+    """Remove spilled images and temporary files a killed worker may have left."""
+    from steps.io import sweep_temp
+
+    spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
+    shutil.rmtree(spill, ignore_errors=True)
+    sweep_temp(prep.output_dirs)
+
+
+def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
+    """The single value of each reduce stage nobody consumes (e.g. a sum), if small."""
+    out: dict[str, object] = {}
+    consumed = {s for r in runs.values() for s in r.stage.sources}
+    for r in runs.values():
+        if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
+            value = r.results[0][1].value
+            if len(repr(value)) <= 500:
+                out[r.stage.steps[-1].id] = value
+    return out
+
+
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun]) -> Feed:
+    """The task feed of a stage whose sources are all finished."""
+    st, wd, allow = r.stage, prep.plan.workflow.workdir, prep.allow_outside
+    base = dict(stage=st, sc=r.sc, workdir=wd, allow_outside=allow, workers=r.workers,
+                chunksize=1)
+    if st.kind == "reduce":
+        r.total = 1
+        if st.folded:
+            return Feed(**base, partials=runs[st.sources[0]].partials)
+        return Feed(**base, reduce_items=list(_upstream(prep, st, runs)))
+    if len(st.sources) == 1 and st.sources[0] in prep.sources:
+        src = prep.sources[st.sources[0]]
+        r.total = src.count
+        if src.span is not None and not r.sc.outputs:
+            # Ranges travel as sub-ranges: a few per worker, never one pickle per number.
+            size = st.parallel.chunksize or max(1, -(-src.count // (r.workers * 8)))
+            return Feed(**{**base, "chunksize": size}, span=src.span, span_count=src.count)
+    else:
+        r.total = sum(prep.sources[s].count if s in prep.sources else len(runs[s].results)
+                      for s in st.sources)
+    size = st.parallel.chunksize or auto_chunksize(r.total or 0, r.workers, st.mode)
+    return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
+
+
+def _upstream(prep: Prepared, st: Stage, runs: dict[str, StageRun]) -> Iterable[Item]:
+    return itertools.chain.from_iterable(
+        prep.sources[s].items() if s in prep.sources else runs[s].outputs()
+        for s in st.sources)

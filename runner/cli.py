@@ -1,0 +1,212 @@
+"""``flow``: argument parsing, printing and exit codes only; the work is in api.
+
+Heavy modules (Pillow, rich, jsonschema) are imported only by the commands
+that need them, so ``flow validate`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
+
+USAGE_EXAMPLES = """examples:
+  flow run workflows/resize.yaml -p size=128
+  flow validate workflows/*.yaml
+  flow graph workflows/resize.yaml --format mermaid
+  flow steps image.resize
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="flow", description="Run declarative batch workflows on every CPU core.",
+        epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a workflow")
+    r.add_argument("workflow")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a param (the value is read as YAML: 3, true, [1, 2])")
+    r.add_argument("-j", "--jobs", type=int, metavar="N", help="at most N worker processes")
+    r.add_argument("--executor", choices=["local", "dask"], help="where to run (default local)")
+    r.add_argument("--scheduler", metavar="ADDR", help="a Dask scheduler address")
+    r.add_argument("--workdir", metavar="DIR", help="where paths resolve (default: here)")
+    r.add_argument("--force", action="store_true", help="redo items that are up to date")
+    r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    r.add_argument("--report", metavar="FILE", help="write a JSON report of the run")
+    r.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
+    r.add_argument("--no-live", action="store_true", help="plain lines instead of the table")
+    r.add_argument("--allow-outside", action="store_true",
+                   help="let outputs be written outside the working directory")
+    r.add_argument("--verbose", "-v", action="store_true", help="tracebacks of failed items")
+    r.add_argument("--worker-memory", type=int, metavar="MB",
+                   help="cap each worker's memory; an item past it fails 'out of memory'")
+    r.add_argument("--recycle", type=int, metavar="N",
+                   help="replace each worker after N tasks (leaky steps)")
+
+    v = sub.add_parser("validate", help="check workflow files")
+    v.add_argument("workflows", nargs="+")
+    v.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    v.add_argument("--workdir", metavar="DIR")
+
+    g = sub.add_parser("graph", help="show the steps and the stages they fuse into")
+    g.add_argument("workflow")
+    g.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
+    g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+
+    s = sub.add_parser("steps", help="list the available steps, or show one")
+    s.add_argument("name", nargs="?")
+
+    sub.add_parser("schema", help="print the JSON Schema of workflow files")
+    return ap
+
+
+def _params(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise FlowError.single(f"-p expects NAME=VALUE, got '{pair}'", file="command line")
+        out[name.strip()] = value
+    return out
+
+
+def print_error(err: FlowError) -> None:
+    """Every problem, with the offending line under it, on stderr."""
+    cache: dict[str, list[str] | None] = {}
+    for prob in err.problems:
+        f = prob.pos.file
+        if f not in cache:
+            try:
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    cache[f] = fh.read().splitlines()
+            except OSError:
+                cache[f] = None
+        print(prob.render(cache[f]), file=sys.stderr)
+    n = len(err.problems)
+    if n > 1:
+        print(f"{n} errors", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flow`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except FlowError as err:
+        print_error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _load(path: str, params: Sequence[str], workdir: str | None, allow_outside: bool = False):
+    from runner.workflow import load_workflow
+
+    return load_workflow(path, _params(params), workdir=workdir, allow_outside=allow_outside)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems = []
+    for path in args.workflows:
+        try:
+            _load(path, args.param, args.workdir)
+            print(f"{path}: ok")
+        except FlowError as err:
+            problems.extend(err.problems)
+    if problems:
+        print_error(FlowError(problems))
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from runner.graph import plan, render
+
+    print(render(plan(_load(args.workflow, args.param, None)), args.format))
+    return EXIT_OK
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    from steps.registry import load_registry
+
+    reg = load_registry()
+    if args.name is None:
+        width = max(len(n) for n in reg)
+        for name in sorted(reg):
+            sd = reg[name]
+            print(f"{name:<{width}}  {sd.kind:<6}  {sd.description}")
+        return EXIT_OK
+    sd = reg.get(args.name)
+    if sd is None:
+        from runner.errors import did_you_mean
+
+        raise FlowError.single(f"unknown step '{args.name}'{did_you_mean(args.name, reg)}",
+                               file="command line")
+    print(f"{sd.name} ({sd.kind}): {sd.description}")
+    props = sd.schema.get("properties", {})
+    required = set(sd.schema.get("required", ()))
+    if not props:
+        print("  no arguments")
+    for key, spec in props.items():
+        kind = spec.get("type", "")
+        if "enum" in spec:
+            kind = " | ".join(map(str, spec["enum"]))
+        req = " (required)" if key in required else ""
+        default = f" [default: {spec['default']}]" if "default" in spec else ""
+        print(f"  {key}: {kind}{req}{default}  {spec.get('description', '')}")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from runner.schema import workflow_schema
+    from steps.registry import load_registry
+
+    print(json.dumps(workflow_schema(load_registry()), indent=2))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from runner import api
+    from runner.report.select import is_terminal, make_reporter
+    from runner.report.summary import render_summary, write_report
+
+    wf = _load(args.workflow, args.param, args.workdir, args.allow_outside)
+    if args.executor == "dask" or (args.executor is None and wf.executor.kind == "dask"):
+        raise FlowError.single("the dask executor is not available in this version",
+                               file=args.workflow)
+    prep = api.prepare(wf, args.allow_outside)
+    if args.dry_run:
+        from runner.graph import render
+
+        print(render(prep.plan))
+        for name, src in prep.sources.items():
+            print(f"input {name}: {src.count} items")
+        return EXIT_OK
+    kind = "json" if args.json else ("live" if not args.no_live and is_terminal(sys.stdout)
+                                     else "plain")
+    reporter = make_reporter(kind, sys.stdout, args.verbose)
+    opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside,
+                          max_tasks_per_worker=args.recycle,
+                          worker_memory_mb=args.worker_memory)
+    try:
+        result = api.run(wf, reporter, opts, prepared=prep)
+    finally:
+        reporter.close()
+    if args.report:
+        write_report(result, os.path.abspath(args.report))
+    if not args.json:
+        print(render_summary(result, args.verbose))
+    return result.exit_code
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph, "steps": cmd_steps,
+            "schema": cmd_schema}

@@ -1,0 +1,264 @@
+"""The scheduler: feeds stages' tasks to an executor and turns results into events.
+
+One loop in the main thread. Each stage starts when all its sources are
+finished; independent stages run side by side on the same pool, each holding
+at most ``2 × workers`` tasks in flight, so the parent keeps only small values
+(paths, numbers) and never an item's pixels. A lost task (its worker died or
+timed out) fails the item it was on, or retries it, and its other items are
+sent again: nothing waits on a result that cannot come.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
+from runner.execute.worker import run_task
+from runner.feed import Feed, StageChain, retry_task
+from runner.graph import Stage
+from runner.inputs import Item
+from runner.report.events import (
+    FailureRecord,
+    ItemFailed,
+    Reporter,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+)
+
+PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
+
+
+@dataclass
+class StageRun:
+    """The parent's book-keeping for one stage while it runs."""
+
+    stage: Stage
+    sc: StageChain
+    workers: int
+    state: str = "waiting"
+    feed: Feed | None = None
+    inflight: dict[int, tuple[Task, Any]] = field(default_factory=dict)
+    attempts: dict[int, int] = field(default_factory=dict)  # item position -> lost attempts
+    results: list[tuple[int, Item]] = field(default_factory=list)
+    partials: list[Any] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    total: int | None = None
+    started: float = 0.0
+    last_progress: float = 0.0
+
+    def outputs(self) -> list[Item]:
+        """The items this stage gives downstream, in input order."""
+        self.results.sort(key=lambda r: r[0])
+        return [it for _, it in self.results]
+
+
+class Stopped(Exception):
+    """``on_error: stop`` fired; carries the failure that stopped the run."""
+
+    def __init__(self, record: FailureRecord) -> None:
+        super().__init__(record.reason)
+        self.record = record
+
+
+@dataclass
+class Scheduler:
+    """Runs a planned workflow's stages; see the module docstring."""
+
+    runs: dict[str, StageRun]
+    executor: Executor | None
+    reporter: Reporter
+    workdir: str
+    start_feed: Any  # callable(StageRun, dict[str, StageRun]) -> Feed
+    failures: list[FailureRecord] = field(default_factory=list)
+    notices: dict[str, int] = field(default_factory=dict)
+    _task_ids: Any = field(default_factory=lambda: iter(range(1 << 40, 1 << 62)))
+
+    def run(self) -> None:
+        """Until every stage is finished; raises Stopped or KeyboardInterrupt."""
+        while any(r.state in ("waiting", "running") for r in self.runs.values()):
+            self._start_ready()
+            self._top_up()
+            if self.executor is not None and any(
+                    r.inflight and r.stage.mode != "serial" for r in self.runs.values()):
+                for c in self.executor.poll(0.05):
+                    self._complete(c)
+            self._finish_idle()
+            self._progress()
+
+    # -- stage life -------------------------------------------------------------------------
+    def _start_ready(self) -> None:
+        for r in self.runs.values():
+            if r.state != "waiting":
+                continue
+            if all(self.runs[s].state == "done" for s in r.stage.sources if s in self.runs):
+                r.feed = self.start_feed(r, self.runs)
+                r.state, r.started = "running", time.monotonic()
+                self.reporter.handle(StageStarted(r.stage.id, r.total, time.time()))
+            elif any(self.runs[s].state in ("failed", "cancelled")
+                     for s in r.stage.sources if s in self.runs):
+                self._end(r, "cancelled")
+
+    def _top_up(self) -> None:
+        for r in self.runs.values():
+            if r.state != "running" or r.feed is None:
+                continue
+            if r.stage.mode == "serial":
+                nxt = r.feed.next_task()
+                if nxt is not None:
+                    task, meta = nxt
+                    r.inflight[task.task_id] = (task, meta)
+                    self._complete(Done(task, run_task(task)))
+                continue
+            assert self.executor is not None
+            while len(r.inflight) < 2 * r.workers:
+                nxt = r.feed.next_task()
+                if nxt is None:
+                    break
+                task, meta = nxt
+                r.inflight[task.task_id] = (task, meta)
+                self.executor.submit(task)
+
+    def _finish_idle(self) -> None:
+        for r in self.runs.values():
+            if r.state == "running" and r.feed is not None and r.feed.exhausted and not r.inflight:
+                self._end(r, "done")
+
+    def _end(self, r: StageRun, state: str) -> None:
+        r.state = state
+        self._emit_progress(r, force=True)
+        secs = time.monotonic() - r.started if r.started else 0.0
+        self.reporter.handle(StageFinished(r.stage.id, state, r.done, r.failed, r.skipped,
+                                           secs, time.time()))
+
+    def cancel_all(self, state: str = "cancelled") -> None:
+        """Mark every unfinished stage cancelled (after a stop or Ctrl-C)."""
+        for r in self.runs.values():
+            if r.state in ("waiting", "running"):
+                r.inflight.clear()
+                self._end(r, state)
+
+    # -- results ----------------------------------------------------------------------------
+    def _complete(self, c: Done | Lost) -> None:
+        r = self.runs[c.task.stage]
+        entry = r.inflight.pop(c.task.task_id, None)
+        if entry is None:
+            return  # a late answer for a task already settled
+        task, meta = entry
+        if isinstance(c, Lost):
+            self._lost(r, c, meta)
+        else:
+            self._done(r, task, meta, c.result)
+
+    def _done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
+        for note in res.notes:
+            self.notices[note] = self.notices.get(note, 0) + 1
+        if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
+            # A reduce: one item out of all that came in.
+            r.done += 1 - len(res.failures)
+            self._failures(r, task, meta, res.failures, reduce=True)
+            for _, value in res.values:
+                r.results.append((0, Item(0, value)))
+            return
+        if r.stage.fold:
+            r.partials.append(res.partial)
+        for off, value in res.values:
+            src = self._item(meta, off)
+            r.results.append((src.index, Item(src.index, value, src.source, src.root)))
+        r.done += task.size() - len(res.failures)
+        self._failures(r, task, meta, res.failures, reduce=False)
+
+    def _item(self, meta: Any, offset: int) -> Item:
+        if isinstance(meta, int):  # a span task: meta is the index of its first number
+            return Item(meta + offset, None)
+        return meta[offset]
+
+    def _failures(self, r: StageRun, task: Task, meta: Any, failures: tuple[ItemFailure, ...],
+                  reduce: bool) -> None:
+        for f in failures:
+            what = f"{r.stage.label} (all {task.size()} items)" if reduce else \
+                self._describe(self._item(meta, f.offset), task, f.offset)
+            self._fail(r, FailureRecord(r.stage.id, f.step, what, f.reason, f.attempts, f.detail))
+
+    def _describe(self, item: Item, task: Task, offset: int) -> str:
+        if item.source:
+            return os.path.relpath(item.source, self.workdir)
+        value = item.value
+        if value is None and task.span is not None:
+            value = task.span[0] + offset * task.span[2]
+        elif value is None and task.items is not None:
+            value = next((v for o, v, _ in task.items if o == offset), None)
+        return f"item {item.index} ({value!r})"
+
+    def _fail(self, r: StageRun, rec: FailureRecord) -> None:
+        r.failed += 1
+        self.failures.append(rec)
+        self.reporter.handle(ItemFailed(rec.stage, rec.step, rec.item, rec.reason, rec.attempts,
+                                        time.time(), rec.detail))
+        if r.stage.on_error == "stop":
+            raise Stopped(rec)
+
+    def _lost(self, r: StageRun, lost: Lost, meta: Any) -> None:
+        """A worker died or timed out: fail or retry its item, resend the others."""
+        task = lost.task
+        if r.stage.kind == "reduce":  # one task, one result: retried or failed whole
+            r.attempts[0] = r.attempts.get(0, 0) + 1
+            if r.attempts[0] > r.stage.retries:
+                self._fail(r, FailureRecord(r.stage.id, r.stage.label,
+                                            f"{r.stage.label} (all {task.size()} items)",
+                                            lost.reason, r.attempts[0]))
+            else:
+                self._resend(r, task, meta, [e[0] for e in task.items or ()])
+            return
+        offsets = [e[0] for e in task.items] if task.items is not None else \
+            list(range(task.size()))
+        if lost.offset is None or lost.offset < 0:
+            if task.careful or task.partials is not None or len(offsets) == 1:
+                for off in offsets:  # nothing narrows it down further: all of it failed
+                    self._lost_item(r, task, meta, off, lost.reason, final=True)
+                return
+            self._resend(r, task, meta, offsets)  # find the culprit item by item
+            return
+        key = self._key(meta, lost.offset)
+        r.attempts[key] = r.attempts.get(key, 0) + 1
+        if r.attempts[key] > r.stage.retries:
+            self._lost_item(r, task, meta, lost.offset, lost.reason, final=True)
+            offsets.remove(lost.offset)
+        if offsets:
+            self._resend(r, task, meta, offsets)
+
+    def _key(self, meta: Any, offset: int) -> int:
+        return self._item(meta, offset).index
+
+    def _lost_item(self, r: StageRun, task: Task, meta: Any, offset: int, reason: str,
+                   final: bool) -> None:
+        attempts = r.attempts.get(self._key(meta, offset), 1)
+        step = r.stage.steps[0].id if len(r.stage.steps) == 1 else r.stage.label
+        what = self._describe(self._item(meta, offset), task, offset)
+        self._fail(r, FailureRecord(r.stage.id, step, what, reason, attempts))
+
+    def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int]) -> None:
+        again = retry_task(task, offsets, next(self._task_ids))
+        r.inflight[again.task_id] = (again, meta)
+        if r.stage.mode == "serial" or self.executor is None:
+            self._complete(Done(again, run_task(again)))
+        else:
+            self.executor.submit(again)
+
+    # -- progress ---------------------------------------------------------------------------
+    def _progress(self) -> None:
+        for r in self.runs.values():
+            if r.state == "running":
+                self._emit_progress(r)
+
+    def _emit_progress(self, r: StageRun, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - r.last_progress >= PROGRESS_EVERY:
+            r.last_progress = now
+            self.reporter.handle(StageProgress(r.stage.id, r.done, r.failed, r.skipped, r.total,
+                                               time.time()))

@@ -1,0 +1,165 @@
+"""Turning a stage's items into tasks: chains, chunks and per-item outputs.
+
+The scheduler asks a :class:`Feed` for the next task whenever a worker can
+take one, so a stage's items are read lazily and the parent holds only the
+tasks in flight. A range input is shipped as sub-ranges, never as items.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.execute.base import Chain, ChainStep, Task, range_of
+from runner.graph import OPEN_REF, Stage
+from runner.inputs import Item
+from runner.model import StepSpec
+from runner.outputs import fill, resolve_output
+
+
+def has_fields(template: str) -> bool:
+    """True when ``template`` uses a per-item field such as ``{stem}``."""
+    return any(name for _, name, _, _ in string.Formatter().parse(template))
+
+
+@dataclass(frozen=True)
+class OutputArg:
+    """A per-item output argument of one step, at its place in the chain."""
+
+    chain_pos: int
+    arg: str
+    template: str
+    step: StepSpec
+
+
+@dataclass(frozen=True)
+class StageChain:
+    """A stage's chain as workers run it, and where its per-item outputs go."""
+
+    chain: Chain
+    outputs: tuple[OutputArg, ...]
+    static_paths: tuple[str, ...]  # outputs with no per-item field, resolved
+
+
+def build_chain(stage: Stage, workdir: str, allow_outside: bool, spill_dir: str | None,
+                fold_step: StepSpec | None) -> StageChain:
+    """The ChainSteps of a stage: image.open inserted, static outputs resolved."""
+    steps: list[ChainStep] = []
+    outputs: list[OutputArg] = []
+    static_paths: list[str] = []
+    for i, st in enumerate(stage.steps):
+        if i in stage.open_before:
+            steps.append(ChainStep(id=st.id, ref=OPEN_REF, kind="map"))
+        args = st.args.as_dict()
+        for name in st.outputs:
+            tmpl = args.get(name)
+            if not isinstance(tmpl, str):
+                continue
+            if has_fields(tmpl):
+                outputs.append(OutputArg(len(steps), name, tmpl, st))
+            else:
+                args[name] = resolve_output(os.path.join(workdir, tmpl), workdir, allow_outside)
+                static_paths.append(args[name])
+        folded = stage.folded and i == 0
+        steps.append(ChainStep(id=st.id, ref=st.ref, kind=st.kind,
+                               args=tuple(sorted(args.items())), retries=st.retries, fold=folded))
+    fold = None
+    if fold_step is not None:
+        fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
+                         args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
+    chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout)
+    return StageChain(chain, tuple(outputs), tuple(static_paths))
+
+
+def item_outs(sc: StageChain, item: Item, workdir: str, allow_outside: bool) -> tuple:
+    """``((chain_pos, arg, path), ...)`` for one item."""
+    return tuple((o.chain_pos, o.arg,
+                  resolve_output(os.path.join(workdir, fill(o.template, item)), workdir,
+                                 allow_outside))
+                 for o in sc.outputs)
+
+
+def auto_chunksize(count: int, workers: int, mode: str) -> int:
+    """Chunks small enough to balance two cores, large enough to amortise IPC."""
+    if mode == "async":
+        return 1
+    return max(1, min(64, math.ceil(count / max(1, workers * 16))))
+
+
+@dataclass
+class Feed:
+    """Hands out a stage's tasks one at a time; remembers what each task holds."""
+
+    stage: Stage
+    sc: StageChain
+    workdir: str
+    allow_outside: bool
+    workers: int
+    chunksize: int
+    items: Iterator[Item] | None = None  # item-by-item sources
+    span: tuple[float, float, float] | None = None  # a range input, shipped as sub-ranges
+    span_count: int = 0
+    partials: list[Any] | None = None  # a folded reduce: the upstream partials
+    reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
+    next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
+    _span_pos: int = 0
+    exhausted: bool = False
+
+    def next_task(self) -> tuple[Task, list[Item] | int] | None:
+        """The next task and what it holds (its Items, or the span's first index)."""
+        if self.exhausted:
+            return None
+        stage_id, chain = self.stage.id, self.sc.chain
+        if self.partials is not None:
+            self.exhausted = True
+            return Task(stage_id, next(self.next_id), chain, partials=tuple(self.partials)), []
+        if self.reduce_items is not None:
+            self.exhausted = True
+            its = self.reduce_items
+            task = Task(stage_id, next(self.next_id), chain,
+                        items=tuple((i, it.value, ()) for i, it in enumerate(its)))
+            return task, its
+        if self.span is not None:
+            return self._next_span()
+        assert self.items is not None
+        batch: list[Item] = []
+        for it in self.items:
+            batch.append(it)
+            if len(batch) >= self.chunksize:
+                break
+        if not batch:
+            self.exhausted = True
+            return None
+        entries = tuple((i, it.value, item_outs(self.sc, it, self.workdir, self.allow_outside))
+                        for i, it in enumerate(batch))
+        return Task(stage_id, next(self.next_id), chain, items=entries), batch
+
+    def _next_span(self) -> tuple[Task, int] | None:
+        assert self.span is not None
+        start, _stop, step = self.span
+        if self._span_pos >= self.span_count:
+            self.exhausted = True
+            return None
+        first = self._span_pos
+        last = min(self.span_count, first + self.chunksize)
+        self._span_pos = last
+        sub = (start + first * step, start + last * step, step)
+        if all(float(x).is_integer() for x in self.span):
+            sub = (int(sub[0]), int(sub[1]), int(step))
+        return Task(self.stage.id, next(self.next_id), self.sc.chain, span=sub), first
+
+
+def retry_task(task: Task, keep: list[int], next_id: int) -> Task:
+    """A careful copy of ``task`` holding only the items at offsets ``keep``."""
+    wanted = set(keep)
+    if task.span is not None:  # offsets stay those of the span, so results map back
+        entries = tuple((o, v, ()) for o, v in enumerate(range_of(task.span)) if o in wanted)
+        return Task(task.stage, next_id, task.chain, items=entries, careful=True)
+    if task.items is not None:
+        kept = tuple(e for e in task.items if e[0] in wanted)
+        return Task(task.stage, next_id, task.chain, items=kept, careful=True)
+    return Task(task.stage, next_id, task.chain, partials=task.partials, careful=True)

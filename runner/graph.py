@@ -1,0 +1,203 @@
+"""The step graph and the plan: steps fused into stages.
+
+A stage is what a worker runs on one item without sending it back: a linear
+run of map steps with the same settings, or a reduce followed by the steps
+that work on its single result. Fusing keeps pixels inside the worker between
+steps. A map stage whose only consumer is a foldable reduce (sum, mean,
+stats...) folds its values per chunk inside the workers, so millions of
+numbers never travel back one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runner.model import Parallel, StepSpec, Workflow
+
+OPEN_REF = "steps.image:open_image"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A fused run of steps; the unit the table shows and the scheduler feeds."""
+
+    id: str
+    steps: tuple[StepSpec, ...]
+    kind: str  # "map" | "reduce"
+    sources: tuple[str, ...]  # input names or stage ids, concatenated in order
+    parallel: Parallel
+    timeout: float | None
+    on_error: str
+    retries: int  # attempts after a lost worker or a timeout
+    open_before: tuple[int, ...] = ()  # positions in steps that need image.open first
+    fold: str | None = None  # a map stage: the reduce step id its values fold into
+    folded: bool = False  # a reduce stage fed fold partials
+
+    @property
+    def label(self) -> str:
+        return "→".join(s.id for s in self.steps)
+
+    @property
+    def mode(self) -> str:
+        if self.kind == "reduce" and self.parallel.mode == "map":
+            return "async"  # a reduce is one task: apply_async
+        return self.parallel.mode
+
+
+@dataclass(frozen=True)
+class Plan:
+    workflow: Workflow
+    stages: tuple[Stage, ...]  # in an order where sources come first
+
+    def stage(self, stage_id: str) -> Stage:
+        return next(s for s in self.stages if s.id == stage_id)
+
+    def consumers(self, source: str) -> tuple[Stage, ...]:
+        return tuple(s for s in self.stages if source in s.sources)
+
+
+def consumers_of(workflow: Workflow) -> dict[str, list[str]]:
+    """Step id or input name -> the step ids that take from it."""
+    out: dict[str, list[str]] = {}
+    for st in workflow.steps:
+        for src in st.sources:
+            out.setdefault(src, []).append(st.id)
+    return out
+
+
+def _same_settings(prev: StepSpec, nxt: StepSpec) -> bool:
+    """Two map steps run as one when the user asked the same of both."""
+    return (nxt.kind == "map" and nxt.parallel == prev.parallel and nxt.timeout == prev.timeout
+            and nxt.on_error == prev.on_error)
+
+
+def _source_gives(name: str, workflow: Workflow) -> str:
+    inp = workflow.input(name)
+    if inp is not None:
+        gives = {"GlobSource": "path", "RangeSource": "number", "CsvSource": "number"}
+        return gives.get(type(inp.source).__name__, "any")
+    st = workflow.step(name)
+    return st.gives if st is not None else "any"
+
+
+def plan(workflow: Workflow) -> Plan:
+    """Fuse the workflow's steps into stages."""
+    consumers = consumers_of(workflow)
+    groups: list[list[StepSpec]] = []
+    group_of: dict[str, int] = {}
+    for st in workflow.steps:
+        if len(st.sources) == 1 and st.sources[0] in group_of:
+            g = groups[group_of[st.sources[0]]]
+            prev = g[-1]
+            after_reduce = any(s.kind == "reduce" for s in g)
+            # After a reduce there is one item: whatever follows runs in the same task.
+            if prev.id == st.sources[0] and consumers.get(prev.id) == [st.id] and (
+                    after_reduce or _same_settings(prev, st)):
+                g.append(st)
+                group_of[st.id] = group_of[prev.id]
+                continue
+        groups.append([st])
+        group_of[st.id] = len(groups) - 1
+
+    stage_of_step: dict[str, str] = {}
+    for n, g in enumerate(groups, 1):
+        for st in g:
+            stage_of_step[st.id] = f"s{n}"
+
+    stages: list[Stage] = []
+    for n, g in enumerate(groups, 1):
+        head = g[0]
+        sources = tuple(stage_of_step.get(src, src) for src in head.sources)
+        opens = _open_positions(g, workflow)
+        stages.append(Stage(
+            id=f"s{n}", steps=tuple(g), kind=head.kind, sources=sources,
+            parallel=head.parallel, timeout=head.timeout, on_error=head.on_error,
+            retries=max(s.retries for s in g), open_before=opens))
+    return Plan(workflow, tuple(_mark_folds(stages)))
+
+
+def _open_positions(group: list[StepSpec], workflow: Workflow) -> tuple[int, ...]:
+    """Where an implicit image.open goes: before an image step fed no image."""
+    out = []
+    for i, st in enumerate(group):
+        if st.takes != "image":
+            continue
+        upstream = group[i - 1].gives if i else _concat_gives(st.sources, workflow)
+        if upstream != "image":
+            out.append(i)
+    return tuple(out)
+
+
+def _concat_gives(sources: Iterable[str], workflow: Workflow) -> str:
+    kinds = {_source_gives(s, workflow) for s in sources}
+    return kinds.pop() if len(kinds) == 1 else "any"
+
+
+def _mark_folds(stages: list[Stage]) -> list[Stage]:
+    """Fold a map stage into its reduce consumer when the reduce can be computed in pieces."""
+    from steps.registry import resolve_ref, step_def
+
+    out = list(stages)
+    for i, red in enumerate(out):
+        if red.kind != "reduce" or len(red.sources) != 1 or red.parallel.mode == "serial":
+            continue
+        src = next((j for j, s in enumerate(out) if s.id == red.sources[0]), None)
+        if src is None or out[src].kind != "map":
+            continue
+        if sum(1 for s in out if out[src].id in s.sources) != 1:
+            continue
+        sd = step_def(resolve_ref(red.steps[0].ref))
+        if sd is None or sd.fold is None:
+            continue
+        out[src] = _replace(out[src], fold=red.steps[0].id)
+        out[i] = _replace(red, folded=True)
+    return out
+
+
+def _replace(stage: Stage, **changes: object) -> Stage:
+    from dataclasses import replace
+
+    return replace(stage, **changes)
+
+
+def render(p: Plan, fmt: str = "text") -> str:
+    """The steps and the stages they fuse into, as text, mermaid or dot."""
+    if fmt == "mermaid":
+        return _mermaid(p)
+    if fmt == "dot":
+        return _dot(p)
+    lines = [f"{p.workflow.name}: {len(p.workflow.steps)} steps in {len(p.stages)} stages"]
+    for s in p.stages:
+        extra = f", folds into {s.fold}" if s.fold else ""
+        workers = s.parallel.workers or "auto"
+        lines.append(f"  {s.id}  {s.label}  [{s.kind}, {s.mode}×{workers}{extra}]"
+                     f"  <- {', '.join(s.sources)}")
+        for st in s.steps:
+            lines.append(f"        {st.id}: {st.uses}")
+    return "\n".join(lines)
+
+
+def _edges(p: Plan) -> list[tuple[str, str]]:
+    return [(src, s.id) for s in p.stages for src in s.sources]
+
+
+def _mermaid(p: Plan) -> str:
+    out = ["flowchart LR"]
+    for inp in p.workflow.inputs:
+        out.append(f'  {inp.name}[("{inp.name}")]')
+    for s in p.stages:
+        out.append(f'  {s.id}["{s.label}<br/>{s.mode}"]')
+    out += [f"  {a} --> {b}" for a, b in _edges(p)]
+    return "\n".join(out)
+
+
+def _dot(p: Plan) -> str:
+    out = [f'digraph "{p.workflow.name}" {{', "  rankdir=LR;"]
+    for inp in p.workflow.inputs:
+        out.append(f'  "{inp.name}" [shape=cylinder];')
+    for s in p.stages:
+        out.append(f'  "{s.id}" [shape=box, label="{s.label}\\n{s.mode}"];')
+    out += [f'  "{a}" -> "{b}";' for a, b in _edges(p)]
+    out.append("}")
+    return "\n".join(out)

@@ -1,0 +1,416 @@
+"""YAML text -> a positioned tree: every node knows its file, line and column.
+
+PyYAML's own loaders lose positions and expand aliases without limit, so we
+build the tree ourselves from the parser's event stream (libyaml's C parser
+when it is there). Building from events also lets us refuse, while reading and
+with a position, what a workflow file must never hold:
+
+- duplicate keys, anywhere;
+- any tag beyond the plain JSON-like ones (``!!python/object`` ...): safe loading only;
+- alias bombs: every alias adds the size of the node it names to a running
+  count of expanded nodes, refused past :data:`MAX_NODES` (instantly, since
+  anchored nodes are shared, never copied);
+- nesting deeper than :data:`MAX_DEPTH` (no RecursionError anywhere later);
+- more than one document.
+
+Scalars are typed with YAML 1.1's rules, as PyYAML's safe loader does, except
+timestamps, which stay strings (a workflow has no date type). Mapping keys are
+always strings: a plain key like ``on`` or ``1`` is kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from runner.errors import Collector, FlowError, Pos
+
+MAX_NODES = 100_000  # expanded nodes in one document; a real workflow has a few hundred
+MAX_DEPTH = 100  # nesting levels
+
+_T = "tag:yaml.org,2002:"
+# Explicit tags a workflow may use; anything else (python/*, !custom, binary, set ...) is refused.
+_SCALAR_TAGS = {_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"}
+_BREAKS = re.compile(r"\r\n|\r|\n|\x85|\u2028|\u2029")  # what libyaml counts as a line break
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Scalar:
+    """A scalar: its typed value, where it is, and how it was written.
+
+    ``plain`` is true for an unquoted scalar, whose type YAML guessed from its
+    text (so ``no`` became ``False``); ``text`` is that text. ``via`` names the
+    param a substituted value came from (set by :mod:`runner.params`).
+    """
+
+    value: Any
+    pos: Pos
+    text: str = ""
+    plain: bool = False
+    via: str = ""
+    size: int = 1
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Seq:
+    """A list of nodes."""
+
+    items: tuple[Node, ...]
+    pos: Pos
+    size: int = 1
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Map:
+    """A mapping with string keys, in file order; ``keys`` are the key nodes."""
+
+    keys: tuple[Scalar, ...]
+    values: tuple[Node, ...]
+    pos: Pos
+    size: int = 1
+    index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def get(self, key: str) -> Node | None:
+        """The value node under ``key``, or None."""
+        i = self.index.get(key)
+        return None if i is None else self.values[i]
+
+    def key_node(self, key: str) -> Scalar | None:
+        """The node of ``key`` itself (where an unknown key is reported)."""
+        i = self.index.get(key)
+        return None if i is None else self.keys[i]
+
+    def items(self) -> list[tuple[Scalar, Node]]:
+        return list(zip(self.keys, self.values))
+
+    def names(self) -> list[str]:
+        return [k.value for k in self.keys]
+
+
+Node = Union[Scalar, Seq, Map]
+
+
+def make_map(keys: list[Scalar], values: list[Node], pos: Pos) -> Map:
+    """A Map with its key index and size filled in (keys assumed unique)."""
+    size = 1 + sum(k.size + v.size for k, v in zip(keys, values))
+    return Map(tuple(keys), tuple(values), pos, size, {k.value: i for i, k in enumerate(keys)})
+
+
+def make_seq(items: list[Node], pos: Pos) -> Seq:
+    return Seq(tuple(items), pos, 1 + sum(n.size for n in items))
+
+
+def to_plain(node: Node | None) -> Any:
+    """The node as plain Python data (dict / list / scalar), for JSON Schema."""
+    if node is None:
+        return None
+    if isinstance(node, Scalar):
+        return node.value
+    if isinstance(node, Seq):
+        return [to_plain(n) for n in node.items]
+    return {k.value: to_plain(v) for k, v in zip(node.keys, node.values)}
+
+
+def from_plain(value: Any, pos: Pos, via: str = "") -> Node:
+    """A tree for plain data, every node at ``pos`` (for values that come from params)."""
+    if isinstance(value, (list, tuple)):
+        return make_seq([from_plain(v, pos, via) for v in value], pos)
+    if isinstance(value, dict):
+        keys = [Scalar(str(k), pos) for k in value]
+        return make_map(keys, [from_plain(v, pos, via) for v in value.values()], pos)
+    return Scalar(value, pos, via=via)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as YAML counts them, so ``lines[pos.line - 1]`` is the line a Pos names."""
+    return _BREAKS.split(text)
+
+
+def read_text(path: str) -> str:
+    """The file's text (UTF-8, an optional BOM dropped); FlowError if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise FlowError.single(f"cannot read the workflow file: {e.strerror or e}",
+                               file=path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        good = raw[: e.start].decode("utf-8-sig", "replace")
+        lines = split_lines(good)
+        raise FlowError.single("the file is not UTF-8 text", file=path, line=len(lines),
+                               col=len(lines[-1]) + 1) from None
+
+
+def read_source(path: str) -> list[str]:
+    """The file's lines (no line ends), for showing the offending line; [] if unreadable."""
+    try:
+        return split_lines(read_text(path))
+    except FlowError:
+        return []
+
+
+def load_file(path: str) -> Map:
+    """The workflow file at ``path`` as a positioned tree; FlowError if it is not a mapping."""
+    text = read_text(path)
+    root = parse(text, path)
+    if not isinstance(root, Map):
+        what = ("empty" if root is None or (isinstance(root, Scalar) and root.value is None)
+                else "a list" if isinstance(root, Seq) else "a single value")
+        pos = root.pos if root is not None else Pos(path, 1, 1)
+        raise FlowError.single(
+            f"the top level must be a mapping (flow: 1, name: ..., inputs: ..., steps: ...), "
+            f"but the file is {what}", file=pos.file, line=pos.line, col=pos.col)
+    return root
+
+
+def parse(text: str, file: str) -> Node | None:
+    """Parse one YAML document into a positioned tree (None for an empty stream).
+
+    Raises FlowError with every problem found up to the point parsing had to stop.
+    """
+    return _Builder(text, file).run()
+
+
+class _Frame:
+    """A mapping or sequence being built."""
+
+    __slots__ = ("is_map", "pos", "anchor", "keys", "values", "items", "key", "seen", "merges",
+                 "size")
+
+    def __init__(self, is_map: bool, pos: Pos, anchor: str | None) -> None:
+        self.is_map = is_map
+        self.pos = pos
+        self.anchor = anchor
+        self.keys: list[Scalar] = []
+        self.values: list[Node] = []
+        self.items: list[Node] = []
+        self.key: Scalar | None = None  # a key waiting for its value
+        self.seen: dict[str, Scalar] = {}
+        self.merges: list[Node] = []  # values of "<<" merge keys, applied at the end
+        self.size = 1
+
+
+class _Builder:
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self.problems = Collector()
+        self.anchors: dict[str, Node] = {}
+        self.open_anchors: set[str] = set()
+        self.stack: list[_Frame] = []
+        self.count = 0  # nodes so far, aliases expanded
+        self.root: Node | None = None
+        self.docs = 0
+        self.skip = 0  # >0 while inside a node we refused (e.g. a complex key)
+
+    def pos(self, mark: Any) -> Pos:
+        return Pos(self.file, mark.line + 1, mark.column + 1)
+
+    def fail(self, mark: Any, message: str, hint: str = "") -> FlowError:
+        self.problems.add(self.pos(mark), "", message, hint)
+        ordered = sorted(self.problems.problems, key=lambda p: (p.pos.line, p.pos.col))
+        return FlowError(ordered)
+
+    def run(self) -> Node | None:
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            for ev in yaml.parse(self.text, Loader=loader):
+                self.event(ev, yaml)
+        except yaml.MarkedYAMLError as e:
+            raise self.syntax_error(e) from None
+        except yaml.reader.ReaderError as e:
+            before = split_lines(self.text[: e.position])
+            self.problems.add(Pos(self.file, len(before), len(before[-1]) + 1), "",
+                              f"YAML syntax error: {e.reason} (character {e.character!r})")
+            raise FlowError(self.problems.problems) from None
+        except _Stop as stop:
+            raise stop.error from None
+        self.problems.raise_if_any()
+        return self.root
+
+    def syntax_error(self, e: Any) -> FlowError:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "not valid YAML"
+        hint = ""
+        if e.context and e.context_mark and e.problem_mark:
+            hint = f"{e.context} at line {e.context_mark.line + 1}"
+        if "tab" in problem or "'\\t'" in problem:
+            hint = "YAML indents with spaces, not tabs"
+        return self.fail(mark, f"YAML syntax error: {problem}", hint)
+
+    def count_up(self, n: int, mark: Any) -> None:
+        self.count += n
+        if self.count > MAX_NODES:
+            raise _Stop(self.fail(
+                mark, f"the document expands to more than {MAX_NODES} nodes "
+                "(aliases that repeat aliases?); refused",
+                "a workflow needs a few hundred nodes; this looks like an alias bomb"))
+
+    def event(self, ev: Any, yaml: Any) -> None:
+        kind = type(ev).__name__
+        if kind == "ScalarEvent":
+            if self.skip:
+                return
+            self.count_up(1, ev.start_mark)
+            self.done(self.scalar(ev), ev.anchor, ev.start_mark)
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
+            if self.skip:
+                self.skip += 1
+                return
+            self.count_up(1, ev.start_mark)
+            is_map = kind == "MappingStartEvent"
+            if ev.tag not in (None, "!", _T + ("map" if is_map else "seq")):
+                self.problems.add(self.pos(ev.start_mark), "", self.bad_tag(ev.tag))
+            if len(self.stack) >= MAX_DEPTH:
+                raise _Stop(self.fail(ev.start_mark,
+                                      f"nested deeper than {MAX_DEPTH} levels; refused"))
+            top = self.stack[-1] if self.stack else None
+            if top is not None and top.is_map and top.key is None:
+                # A mapping or list used as a key: not a name; skip it and its value.
+                self.problems.add(self.pos(ev.start_mark), "",
+                                  "a key must be a name, not a mapping or a list")
+                self.skip = 1
+                top.key = Scalar("", self.pos(ev.start_mark))
+                top.seen.setdefault("", top.key)  # its value is dropped below
+                return
+            if ev.anchor:
+                self.open_anchors.add(ev.anchor)
+            self.stack.append(_Frame(is_map, self.pos(ev.start_mark), ev.anchor))
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            if self.skip:
+                self.skip -= 1
+                return
+            fr = self.stack.pop()
+            node = self.finish_map(fr) if fr.is_map else make_seq(fr.items, fr.pos)
+            if fr.anchor:
+                self.open_anchors.discard(fr.anchor)
+            self.done(node, fr.anchor, ev.end_mark)
+        elif kind == "AliasEvent":
+            if self.skip:
+                return
+            target = self.anchors.get(ev.anchor)
+            if target is None:
+                why = ("refers to a node that contains it" if ev.anchor in self.open_anchors
+                       else "names no anchor above it")
+                raise _Stop(self.fail(ev.start_mark, f"alias *{ev.anchor} {why}"))
+            self.count_up(target.size, ev.start_mark)
+            self.done(target, None, ev.start_mark)
+        elif kind == "DocumentStartEvent":
+            self.docs += 1
+            if self.docs > 1:
+                raise _Stop(self.fail(ev.start_mark,
+                                      "a second YAML document; a workflow file holds one",
+                                      "remove the '---' line or split the file"))
+
+    def bad_tag(self, tag: str) -> str:
+        shown = tag.replace(_T, "!!")
+        return (f"tag {shown} is not allowed: a workflow is plain data "
+                "(mappings, lists, strings, numbers, booleans)")
+
+    def scalar(self, ev: Any) -> Scalar:
+        pos = self.pos(ev.start_mark)
+        plain = ev.style in (None, "")
+        tag = ev.tag
+        if tag is None or tag == "!":
+            tag = _resolve(ev.value, ev.implicit) if tag is None else _T + "str"
+        elif tag not in _SCALAR_TAGS:
+            self.problems.add(pos, "", self.bad_tag(tag))
+            tag = _T + "str"
+        try:
+            value = _construct(tag, ev.value)
+        except Exception:  # e.g. !!int abc
+            self.problems.add(pos, "", f"{ev.value!r} is not a valid {tag.replace(_T, '!!')}")
+            value = ev.value
+        return Scalar(value, pos, ev.value, plain and ev.tag is None)
+
+    def done(self, node: Node, anchor: str | None, mark: Any) -> None:
+        if anchor:
+            self.anchors[anchor] = node
+        if not self.stack:
+            self.root = node
+            return
+        top = self.stack[-1]
+        top.size += node.size
+        if not top.is_map:
+            top.items.append(node)
+            return
+        if top.key is None:  # this node is a key
+            assert isinstance(node, Scalar)
+            name = node.value if isinstance(node.value, str) else node.text
+            key = Scalar(name, node.pos, node.text, node.plain, size=node.size)
+            if node.plain and node.text == "<<":
+                top.key = key  # a merge key: may repeat, handled at the end
+                return
+            first = top.seen.get(name)
+            if first is not None:
+                self.problems.add(node.pos, "", f"duplicate key '{name}' "
+                                  f"(first at line {first.pos.line})")
+            else:
+                top.seen[name] = key
+            top.key = key
+            return
+        key, top.key = top.key, None
+        if key.plain and key.text == "<<":
+            top.merges.append(node)
+        elif top.seen.get(key.value) is key:  # a first occurrence, not a duplicate
+            top.keys.append(key)
+            top.values.append(node)
+
+    def finish_map(self, fr: _Frame) -> Map:
+        keys, values = list(fr.keys), list(fr.values)
+        have = {k.value for k in keys}
+        for merged in fr.merges:  # explicit keys win, then earlier merges (YAML's rule)
+            sources = merged.items if isinstance(merged, Seq) else (merged,)
+            for src in sources:
+                if not isinstance(src, Map):
+                    self.problems.add(src.pos, "", "a '<<' merge takes a mapping or a list "
+                                      "of mappings")
+                    continue
+                for k, v in src.items():
+                    if k.value not in have:
+                        have.add(k.value)
+                        keys.append(k)
+                        values.append(v)
+        m = make_map(keys, values, fr.pos)
+        return m
+
+
+class _Stop(Exception):
+    """Parsing cannot go on; carries the FlowError to raise."""
+
+    def __init__(self, error: FlowError) -> None:
+        self.error = error
+
+
+_resolver: Any = None
+_constructor: Any = None
+
+
+def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
+    global _resolver
+    if _resolver is None:
+        import yaml
+
+        _resolver = yaml.resolver.Resolver()
+    import yaml
+
+    tag = _resolver.resolve(yaml.ScalarNode, value, implicit)
+    # Timestamps, '=' and '<<' as values stay text: a workflow has no use for them.
+    return tag if tag in _SCALAR_TAGS else _T + "str"
+
+
+def _construct(tag: str, text: str) -> Any:
+    global _constructor
+    if tag == _T + "str":
+        return text
+    import yaml
+
+    if _constructor is None:
+        _constructor = yaml.constructor.SafeConstructor()
+    node = yaml.ScalarNode(tag, text)
+    return _constructor.yaml_constructors[tag](_constructor, node)

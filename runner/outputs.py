@@ -1,0 +1,251 @@
+"""Per-item output paths: fill templates, keep them inside the working directory,
+refuse two items writing one path, and tell which files a workflow could write.
+
+The engine, for each step argument that is an output template (``StepSpec.outputs``):
+
+1. ``fill(template, item)`` per item (SPEC 1.4 fields);
+2. ``Resolver(workdir, allow_outside).resolve(path)`` -> the absolute path, or a
+   FlowError if it leaves the working directory (also through a symlink);
+3. ``OutputClaims.add(pairs, where, pos)`` with every ``(item, path)`` of the step,
+   one shared ``OutputClaims`` for the whole workflow so two steps writing one
+   path are caught too; then ``raise_if_any()`` before anything is written.
+
+``OutputPatterns.of(templates, workdir).could_write(path)`` says whether a file
+could be produced by the workflow's templates, so globs never take the
+workflow's own outputs as inputs, on this run or a later one (SPEC 1.2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runner.errors import FlowError, Pos, Problem, did_you_mean
+from runner.inputs import Item
+
+FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")
+_MAX_PROBLEMS = 20  # collisions reported one by one; past this, a count
+
+
+def _fail(message: str, pos: Pos | None, where: str, hint: str = "") -> FlowError:
+    return FlowError([Problem(pos or Pos(""), where, message, hint)])
+
+
+def fill(template: str, item: Item, *, pos: Pos | None = None, where: str = "") -> str:
+    """``template`` with the item's fields put in (``"{stem}.jpg"`` -> ``"a.jpg"``).
+
+    Templates are validated earlier; a bad one still raises FlowError, not KeyError.
+    """
+    try:
+        return template.format_map(item.fields())
+    except KeyError as exc:
+        name = str(exc.args[0]) if exc.args else "?"
+        raise _fail(f"unknown field {{{name}}} in {template!r}{did_you_mean(name, FIELDS)}",
+                    pos, where, "fields: " + ", ".join(f"{{{f}}}" for f in FIELDS)) from None
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise _fail(f"bad output template {template!r}: {exc}", pos, where,
+                    "write a literal brace as {{ or }}") from None
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+class Resolver:
+    """Turns filled output paths into absolute ones, confined to the working directory.
+
+    Keeps the real path of each folder it has seen, so ten thousand outputs in one
+    folder cost one ``realpath``; make a new Resolver per run.
+    """
+
+    def __init__(self, workdir: str, allow_outside: bool = False) -> None:
+        self.workdir = os.path.realpath(workdir)
+        self.allow_outside = allow_outside
+        self._real_dirs: dict[str, str] = {}
+
+    def _real(self, full: str) -> str:
+        if os.path.islink(full):  # the output itself is a link: where does it point?
+            return os.path.realpath(full)
+        folder, name = os.path.split(full)
+        real = self._real_dirs.get(folder)
+        if real is None:
+            # realpath resolves the deepest existing ancestor's links and keeps the rest.
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
+
+    def resolve(self, path: str, *, pos: Pos | None = None, where: str = "") -> str:
+        """The absolute, normalised path; FlowError if it leaves the working directory
+        (``..``, an absolute path, or a symlink on the way) and outside is not allowed."""
+        full = os.path.normpath(os.path.join(self.workdir, path))
+        if self.allow_outside:
+            return full
+        if full == self.workdir:
+            raise _fail(f"output path is the working directory itself: {path}", pos, where)
+        hint = "outputs stay inside the working directory unless --allow-outside is given"
+        if not _inside(full, self.workdir):
+            raise _fail(f"output path escapes the working directory: {path} "
+                        "(use --allow-outside)", pos, where, hint)
+        real = self._real(full)
+        if not _inside(real, self.workdir):
+            raise _fail(f"output path escapes the working directory through a symlink: "
+                        f"{path} -> {real} (use --allow-outside)", pos, where, hint)
+        return full
+
+
+def resolve_output(path: str, workdir: str, allow_outside: bool, *, pos: Pos | None = None,
+                   where: str = "") -> str:
+    """One output path made absolute and checked; see :class:`Resolver`."""
+    return Resolver(workdir, allow_outside).resolve(path, pos=pos, where=where)
+
+
+def describe(item: Item, workdir: str) -> str:
+    """How an item is named in messages: its source below the workdir, or its value."""
+    if item.source is None:
+        return f"item {item.index} ({item.value!r})"
+    return _show(item.source, workdir)
+
+
+def _show(path: str, workdir: str) -> str:
+    for base in (workdir, os.path.realpath(workdir)):
+        if path.startswith(base.rstrip("/") + "/"):
+            return path[len(base.rstrip("/")) + 1:]
+    return path
+
+
+@dataclass(frozen=True)
+class _Owner:
+    step: int  # index into OutputClaims._steps
+    item: Item
+
+
+class OutputClaims:
+    """Which item of which step writes each output path, across a whole workflow.
+
+    Memory is one entry per output path; the engine only calls this for steps
+    with output templates, whose items are files (thousands, not millions).
+    """
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = os.path.abspath(workdir)
+        self._owner: dict[str, _Owner] = {}
+        self._steps: list[tuple[str, Pos]] = []
+        self.problems: list[Problem] = []
+        self._more = 0
+
+    def add(self, pairs: Iterable[tuple[Item, str]], where: str, pos: Pos) -> None:
+        """Claim each ``(item, path)`` for the step at ``where``/``pos``; clashes are
+        recorded (two different items of this step, or any item of an earlier step)."""
+        step = len(self._steps)
+        self._steps.append((where, pos))
+        inner: dict[str, list] = {}  # path -> [first owner, second item, how many more]
+        for item, path in pairs:
+            owner = self._owner.get(path)
+            if owner is None:
+                self._owner[path] = _Owner(step, item)
+            elif owner.step != step:
+                self._report(pos, where, f"{describe(item, self.workdir)} would write "
+                             f"{_show(path, self.workdir)}, which {self._steps[owner.step][0]} "
+                             f"also writes (for {describe(owner.item, self.workdir)})")
+            elif owner.item != item:
+                clash = inner.get(path)
+                if clash is None:
+                    inner[path] = [owner.item, item, 0]
+                else:
+                    clash[2] += 1
+        for path, (first, second, more) in inner.items():
+            a, b = describe(first, self.workdir), describe(second, self.workdir)
+            shown = _show(path, self.workdir)
+            if more:
+                self._report(pos, where, f"{a}, {b} and {more} more would all write {shown}")
+            else:
+                self._report(pos, where, f"{a} and {b} would both write {shown}")
+
+    def _report(self, pos: Pos, where: str, message: str) -> None:
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(Problem(pos, where, message,
+                                         "put a per-item field such as {relpath} in the path"))
+        else:
+            self._more += 1
+
+    def raise_if_any(self) -> None:
+        """Raise one FlowError with every collision found so far."""
+        if not self.problems:
+            return
+        problems = list(self.problems)
+        if self._more:
+            last = problems[-1]
+            problems.append(Problem(last.pos, last.path,
+                                    f"and {self._more} more paths written more than once"))
+        raise FlowError(problems)
+
+
+def check_collisions(pairs: Iterable[tuple[Item, str]], where: str, pos: Pos, workdir: str,
+                     claims: OutputClaims | None = None) -> None:
+    """FlowError if two different items write one path (or a path an earlier step,
+    recorded in the shared ``claims``, writes). ``where`` is e.g. ``steps[2].with.to``."""
+    claims = claims if claims is not None else OutputClaims(workdir)
+    before = len(claims.problems) + claims._more
+    claims.add(pairs, where, pos)
+    if len(claims.problems) + claims._more > before:
+        claims.raise_if_any()
+
+
+# ---------------------------------------------------------------- could_write
+
+_FIELD_RX = {"relpath": ".+", "index": "[0-9]+", "stem": "[^/]+", "name": "[^/]+"}
+
+
+def template_regex(template: str, workdir: str) -> str:
+    """A regex for every absolute path ``template`` can produce below ``workdir``.
+
+    ``{relpath}`` may hold folders (``.+``); ``{index}`` is digits; the other
+    fields are one path component's text (``[^/]*``). A field with a format spec
+    or conversion matches any component text.
+    """
+    full = os.path.normpath(os.path.join(workdir, template))
+    out: list[str] = []
+    for literal, field, spec, conv in string.Formatter().parse(full):
+        out.append(re.escape(literal))
+        if field is not None:
+            plain = not spec and not conv
+            out.append(_FIELD_RX.get(field, "[^/]*") if plain or field == "relpath"
+                       else "[^/]*")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class OutputPatterns:
+    """Every file a set of output templates could write, as regexes.
+
+    ``"build/thumbs/{stem}.jpg"`` covers ``build/thumbs/*.jpg``; ``"{relpath}.png"``
+    covers any ``.png`` below the workdir. Pass ``could_write`` to
+    ``runner.inputs.expand(skip=...)`` so a workflow never reads its own outputs.
+    """
+
+    workdir: str
+    regexes: tuple[re.Pattern[str], ...]
+
+    @classmethod
+    def of(cls, templates: Iterable[str], workdir: str) -> OutputPatterns:
+        """Patterns for ``templates`` (params already substituted); a template that
+        cannot be parsed is skipped (the validator reports it)."""
+        bases = {os.path.abspath(workdir), os.path.realpath(workdir)}
+        rx: list[re.Pattern[str]] = []
+        for t in templates:
+            for base in sorted(bases):
+                try:
+                    rx.append(re.compile(template_regex(t, base)))
+                except (ValueError, re.error):
+                    continue
+        return cls(os.path.abspath(workdir), tuple(rx))
+
+    def could_write(self, path: str) -> bool:
+        """True if ``path`` (absolute, or relative to the workdir) is one the
+        templates could produce."""
+        full = os.path.normpath(os.path.join(self.workdir, path))
+        return any(r.fullmatch(full) for r in self.regexes)
+
+    __call__ = could_write
