@@ -53,10 +53,15 @@ class Timed:
         return f"exit {self.returncode}"
 
 
+# Measure what a user sees: their Python caches compiled modules (.pyc). This sandbox
+# sets PYTHONDONTWRITEBYTECODE, which would make every start of flow compile it anew.
+USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_timed(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
               timeout: float | None = 3600) -> Timed:
     """Run ``cmd``, capture its output, and time it by wall clock. Never raises on failure."""
-    full_env = dict(os.environ, **(env or {}))
+    full_env = dict(USER_ENV, **(env or {}))
     t0 = time.perf_counter()
     try:
         cp = subprocess.run(list(cmd), cwd=cwd, env=full_env, capture_output=True, text=True,
@@ -127,7 +132,8 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     """A GitHub Markdown table, columns padded so it also reads well in a terminal."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+             for r in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -180,6 +186,18 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
+
+
+def read_total(path: Path) -> Any:
+    """The number io.write wrote: a bare number, or the one number in a mapping or list."""
+    doc = json.loads(path.read_text())
+    while isinstance(doc, (dict, list)) and len(doc) == 1:
+        doc = next(iter(doc.values())) if isinstance(doc, dict) else doc[0]
+    if isinstance(doc, dict):
+        for key in ("value", "sum", "total", "result"):
+            if key in doc:
+                return doc[key]
+    return doc
 
 
 def read_results(name: str) -> dict[str, Any] | None:

@@ -176,7 +176,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runner import api
-    from runner.report.select import is_terminal, make_reporter
+    from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
 
     wf = _load(args.workflow, args.param, args.workdir, args.allow_outside)
@@ -191,9 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, src in prep.sources.items():
             print(f"input {name}: {src.count} items")
         return EXIT_OK
-    kind = "json" if args.json else ("live" if not args.no_live and is_terminal(sys.stdout)
-                                     else "plain")
-    reporter = make_reporter(kind, sys.stdout, args.verbose)
+    reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
+                             args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside,
                           max_tasks_per_worker=args.recycle,
                           worker_memory_mb=args.worker_memory)
@@ -203,8 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.close()
     if args.report:
         write_report(result, os.path.abspath(args.report))
-    if not args.json:
-        print(render_summary(result, args.verbose))
+    # With --json, stdout stays pure JSON Lines; the human summary goes to stderr.
+    print(render_summary(result, args.verbose), file=sys.stderr if args.json else sys.stdout)
     return result.exit_code
 
 

@@ -110,17 +110,22 @@ def span_values(span: tuple[Any, Any, Any]) -> Iterator[Any]:
     return (start + i * step for i in range(span_count(span)))
 
 
-def expand(inp: Input, workdir: str, exclude_paths: frozenset[str] = frozenset(),
+def expand(inp: Input, workdir: str,
+           exclude_paths: frozenset[str] | Callable[[str], bool] = frozenset(),
            skip: Callable[[str], bool] | None = None) -> ItemSource:
     """The items of ``inp``; relative paths resolve against ``workdir``.
 
     ``exclude_paths`` are absolute paths this workflow writes; ``skip(path)``
-    (e.g. ``runner.outputs.OutputPatterns.could_write``) drops any other file the
-    workflow's templates could write. Neither is ever taken as an input.
+    (e.g. ``runner.outputs.could_write(...)``) drops any other file the
+    workflow's templates could write. Neither is ever taken as an input. A
+    callable given as ``exclude_paths`` is taken as ``skip``.
     Raises FlowError (at the input's position) for a glob without a match, a
     bad range, or a bad CSV file.
     """
     workdir = os.path.abspath(workdir)
+    if callable(exclude_paths):
+        skip = _either(exclude_paths, skip)
+        exclude_paths = frozenset()
     src = inp.source
     if isinstance(src, RangeSource):
         return _range(inp, src)
@@ -136,6 +141,10 @@ def expand(inp: Input, workdir: str, exclude_paths: frozenset[str] = frozenset()
         return ItemSource(inp.name, "csv", len(values), entries=values)
     raise FlowError.single(f"unknown input kind {type(src).__name__}", inp.pos.file,
                            inp.pos.line, inp.pos.col, f"inputs.{inp.name}")
+
+
+def _either(a: Callable[[str], bool], b: Callable[[str], bool] | None) -> Callable[[str], bool]:
+    return a if b is None else (lambda path: a(path) or b(path))
 
 
 def _error(inp: Input, message: str, hint: str = "", pos: Pos | None = None) -> FlowError:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from runner.errors import Collector, FlowError, Pos
 
@@ -82,18 +82,18 @@ class Map:
         return None if i is None else self.keys[i]
 
     def items(self) -> list[tuple[Scalar, Node]]:
-        return list(zip(self.keys, self.values))
+        return list(zip(self.keys, self.values, strict=True))
 
     def names(self) -> list[str]:
         return [k.value for k in self.keys]
 
 
-Node = Union[Scalar, Seq, Map]
+Node = Scalar | Seq | Map
 
 
 def make_map(keys: list[Scalar], values: list[Node], pos: Pos) -> Map:
     """A Map with its key index and size filled in (keys assumed unique)."""
-    size = 1 + sum(k.size + v.size for k, v in zip(keys, values))
+    size = 1 + sum(k.size + v.size for k, v in zip(keys, values, strict=True))
     return Map(tuple(keys), tuple(values), pos, size, {k.value: i for i, k in enumerate(keys)})
 
 
@@ -109,7 +109,7 @@ def to_plain(node: Node | None) -> Any:
         return node.value
     if isinstance(node, Seq):
         return [to_plain(n) for n in node.items]
-    return {k.value: to_plain(v) for k, v in zip(node.keys, node.values)}
+    return {k.value: to_plain(v) for k, v in zip(node.keys, node.values, strict=True)}
 
 
 def from_plain(value: Any, pos: Pos, via: str = "") -> Node:
@@ -152,10 +152,14 @@ def read_source(path: str) -> list[str]:
         return []
 
 
-def load_file(path: str) -> Map:
-    """The workflow file at ``path`` as a positioned tree; FlowError if it is not a mapping."""
+def load_file(path: str, problems: Collector | None = None) -> Map:
+    """The workflow file at ``path`` as a positioned tree; FlowError if it is not a mapping.
+
+    With ``problems``, what does not stop reading (a duplicate key, a refused
+    tag) goes there and the tree is returned; else any problem raises.
+    """
     text = read_text(path)
-    root = parse(text, path)
+    root = parse(text, path, problems)
     if not isinstance(root, Map):
         what = ("empty" if root is None or (isinstance(root, Scalar) and root.value is None)
                 else "a list" if isinstance(root, Seq) else "a single value")
@@ -166,19 +170,27 @@ def load_file(path: str) -> Map:
     return root
 
 
-def parse(text: str, file: str) -> Node | None:
+def parse(text: str, file: str, problems: Collector | None = None) -> Node | None:
     """Parse one YAML document into a positioned tree (None for an empty stream).
 
-    Raises FlowError with every problem found up to the point parsing had to stop.
+    Raises FlowError with every problem found up to the point parsing had to stop
+    (a syntax error, an alias bomb, too deep, a second document). Problems that do
+    not stop it go to ``problems`` if given (duplicates: the first key is kept;
+    a refused tag: the text is kept), else they raise too.
     """
-    return _Builder(text, file).run()
+    builder = _Builder(text, file)
+    root = builder.run()
+    if problems is None:
+        builder.problems.raise_if_any()
+    else:
+        problems.extend(builder.problems.problems)
+    return root
 
 
 class _Frame:
     """A mapping or sequence being built."""
 
-    __slots__ = ("is_map", "pos", "anchor", "keys", "values", "items", "key", "seen", "merges",
-                 "size")
+    __slots__ = ("is_map", "pos", "anchor", "keys", "values", "items", "key", "seen", "merges")
 
     def __init__(self, is_map: bool, pos: Pos, anchor: str | None) -> None:
         self.is_map = is_map
@@ -190,7 +202,6 @@ class _Frame:
         self.key: Scalar | None = None  # a key waiting for its value
         self.seen: dict[str, Scalar] = {}
         self.merges: list[Node] = []  # values of "<<" merge keys, applied at the end
-        self.size = 1
 
 
 class _Builder:
@@ -220,7 +231,7 @@ class _Builder:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         try:
             for ev in yaml.parse(self.text, Loader=loader):
-                self.event(ev, yaml)
+                self.event(ev)
         except yaml.MarkedYAMLError as e:
             raise self.syntax_error(e) from None
         except yaml.reader.ReaderError as e:
@@ -230,7 +241,6 @@ class _Builder:
             raise FlowError(self.problems.problems) from None
         except _Stop as stop:
             raise stop.error from None
-        self.problems.raise_if_any()
         return self.root
 
     def syntax_error(self, e: Any) -> FlowError:
@@ -241,6 +251,8 @@ class _Builder:
             hint = f"{e.context} at line {e.context_mark.line + 1}"
         if "tab" in problem or "'\\t'" in problem:
             hint = "YAML indents with spaces, not tabs"
+        if "nesting depth" in problem:  # libyaml's own limit on flow nesting, same meaning
+            return self.fail(mark, f"nested deeper than {MAX_DEPTH} levels; refused")
         return self.fail(mark, f"YAML syntax error: {problem}", hint)
 
     def count_up(self, n: int, mark: Any) -> None:
@@ -251,7 +263,7 @@ class _Builder:
                 "(aliases that repeat aliases?); refused",
                 "a workflow needs a few hundred nodes; this looks like an alias bomb"))
 
-    def event(self, ev: Any, yaml: Any) -> None:
+    def event(self, ev: Any) -> None:
         kind = type(ev).__name__
         if kind == "ScalarEvent":
             if self.skip:
@@ -275,8 +287,7 @@ class _Builder:
                 self.problems.add(self.pos(ev.start_mark), "",
                                   "a key must be a name, not a mapping or a list")
                 self.skip = 1
-                top.key = Scalar("", self.pos(ev.start_mark))
-                top.seen.setdefault("", top.key)  # its value is dropped below
+                top.key = Scalar("", self.pos(ev.start_mark))  # unseen: its value is dropped
                 return
             if ev.anchor:
                 self.open_anchors.add(ev.anchor)
@@ -335,12 +346,15 @@ class _Builder:
             self.root = node
             return
         top = self.stack[-1]
-        top.size += node.size
         if not top.is_map:
             top.items.append(node)
             return
         if top.key is None:  # this node is a key
-            assert isinstance(node, Scalar)
+            if not isinstance(node, Scalar):  # an alias of a mapping or list, as a key
+                self.problems.add(Pos(self.file, mark.line + 1, mark.column + 1), "",
+                                  "a key must be a name, not a mapping or a list")
+                top.key = Scalar("", node.pos)  # unseen: its value is dropped
+                return
             name = node.value if isinstance(node.value, str) else node.text
             key = Scalar(name, node.pos, node.text, node.plain, size=node.size)
             if node.plain and node.text == "<<":
@@ -376,8 +390,7 @@ class _Builder:
                         have.add(k.value)
                         keys.append(k)
                         values.append(v)
-        m = make_map(keys, values, fr.pos)
-        return m
+        return make_map(keys, values, fr.pos)
 
 
 class _Stop(Exception):
@@ -393,12 +406,10 @@ _constructor: Any = None
 
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
     global _resolver
-    if _resolver is None:
-        import yaml
-
-        _resolver = yaml.resolver.Resolver()
     import yaml
 
+    if _resolver is None:
+        _resolver = yaml.resolver.Resolver()
     tag = _resolver.resolve(yaml.ScalarNode, value, implicit)
     # Timestamps, '=' and '<<' as values stay text: a workflow has no use for them.
     return tag if tag in _SCALAR_TAGS else _T + "str"

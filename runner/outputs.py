@@ -6,11 +6,11 @@ The engine, for each step argument that is an output template (``StepSpec.output
 1. ``fill(template, item)`` per item (SPEC 1.4 fields);
 2. ``Resolver(workdir, allow_outside).resolve(path)`` -> the absolute path, or a
    FlowError if it leaves the working directory (also through a symlink);
-3. ``OutputClaims.add(pairs, where, pos)`` with every ``(item, path)`` of the step,
+3. ``OutputClaims.add(pairs, pos, where)`` with every ``(item, path)`` of the step,
    one shared ``OutputClaims`` for the whole workflow so two steps writing one
    path are caught too; then ``raise_if_any()`` before anything is written.
 
-``OutputPatterns.of(templates, workdir).could_write(path)`` says whether a file
+``could_write(templates, paths, workdir)(path)`` says whether a file
 could be produced by the workflow's templates, so globs never take the
 workflow's own outputs as inputs, on this run or a later one (SPEC 1.2).
 """
@@ -37,10 +37,13 @@ def _fail(message: str, pos: Pos | None, where: str, hint: str = "") -> FlowErro
 def fill(template: str, item: Item, *, pos: Pos | None = None, where: str = "") -> str:
     """``template`` with the item's fields put in (``"{stem}.jpg"`` -> ``"a.jpg"``).
 
-    Templates are validated earlier; a bad one still raises FlowError, not KeyError.
+    ``{index}`` is given as an int so that ``{index:04d}`` pads it. Templates are
+    validated earlier; a bad one still raises FlowError, not KeyError.
     """
+    fields: dict[str, object] = dict(item.fields())
+    fields["index"] = item.index
     try:
-        return template.format_map(item.fields())
+        return template.format_map(fields)
     except KeyError as exc:
         name = str(exc.args[0]) if exc.args else "?"
         raise _fail(f"unknown field {{{name}}} in {template!r}{did_you_mean(name, FIELDS)}",
@@ -62,6 +65,7 @@ class Resolver:
     """
 
     def __init__(self, workdir: str, allow_outside: bool = False) -> None:
+        self._given = os.path.abspath(workdir)
         self.workdir = os.path.realpath(workdir)
         self.allow_outside = allow_outside
         self._real_dirs: dict[str, str] = {}
@@ -78,10 +82,15 @@ class Resolver:
 
     def resolve(self, path: str, *, pos: Pos | None = None, where: str = "") -> str:
         """The absolute, normalised path; FlowError if it leaves the working directory
-        (``..``, an absolute path, or a symlink on the way) and outside is not allowed."""
-        full = os.path.normpath(os.path.join(self.workdir, path))
+        (``..``, an absolute path, or a symlink on the way) and outside is not allowed.
+        ``path`` is relative to the workdir, or absolute (also the workdir joined with
+        a template: messages then show the template's part, ``../x.jpg``)."""
+        full = os.path.normpath(os.path.join(self._given, path))
+        if _inside(full, self._given):  # spelled through a symlinked workdir: rebase
+            full = self.workdir + full[len(self._given):] if self._given != "/" else full
         if self.allow_outside:
             return full
+        path = _show(path, self._given)
         if full == self.workdir:
             raise _fail(f"output path is the working directory itself: {path}", pos, where)
         hint = "outputs stay inside the working directory unless --allow-outside is given"
@@ -135,7 +144,7 @@ class OutputClaims:
         self.problems: list[Problem] = []
         self._more = 0
 
-    def add(self, pairs: Iterable[tuple[Item, str]], where: str, pos: Pos) -> None:
+    def add(self, pairs: Iterable[tuple[Item, str]], pos: Pos, where: str) -> None:
         """Claim each ``(item, path)`` for the step at ``where``/``pos``; clashes are
         recorded (two different items of this step, or any item of an earlier step)."""
         step = len(self._steps)
@@ -182,13 +191,13 @@ class OutputClaims:
         raise FlowError(problems)
 
 
-def check_collisions(pairs: Iterable[tuple[Item, str]], where: str, pos: Pos, workdir: str,
+def check_collisions(pairs: Iterable[tuple[Item, str]], pos: Pos, where: str, workdir: str,
                      claims: OutputClaims | None = None) -> None:
     """FlowError if two different items write one path (or a path an earlier step,
     recorded in the shared ``claims``, writes). ``where`` is e.g. ``steps[2].with.to``."""
     claims = claims if claims is not None else OutputClaims(workdir)
     before = len(claims.problems) + claims._more
-    claims.add(pairs, where, pos)
+    claims.add(pairs, pos, where)
     if len(claims.problems) + claims._more > before:
         claims.raise_if_any()
 
@@ -218,34 +227,46 @@ def template_regex(template: str, workdir: str) -> str:
 
 @dataclass(frozen=True)
 class OutputPatterns:
-    """Every file a set of output templates could write, as regexes.
+    """Every file a set of output templates could write, as regexes, plus exact paths.
 
     ``"build/thumbs/{stem}.jpg"`` covers ``build/thumbs/*.jpg``; ``"{relpath}.png"``
-    covers any ``.png`` below the workdir. Pass ``could_write`` to
-    ``runner.inputs.expand(skip=...)`` so a workflow never reads its own outputs.
+    covers any ``.png`` below the workdir. Callable: pass it to
+    ``runner.inputs.expand`` so a workflow never reads its own outputs.
     """
 
     workdir: str
     regexes: tuple[re.Pattern[str], ...]
+    paths: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, templates: Iterable[str], workdir: str) -> OutputPatterns:
-        """Patterns for ``templates`` (params already substituted); a template that
-        cannot be parsed is skipped (the validator reports it)."""
-        bases = {os.path.abspath(workdir), os.path.realpath(workdir)}
+    def of(cls, templates: Iterable[str], workdir: str,
+           paths: Iterable[str] = ()) -> OutputPatterns:
+        """Patterns for ``templates`` (params already substituted) and exact ``paths``;
+        a template that cannot be parsed is skipped (the validator reports it)."""
+        bases = sorted({os.path.abspath(workdir), os.path.realpath(workdir)})
         rx: list[re.Pattern[str]] = []
         for t in templates:
-            for base in sorted(bases):
+            for base in bases:
                 try:
                     rx.append(re.compile(template_regex(t, base)))
                 except (ValueError, re.error):
                     continue
-        return cls(os.path.abspath(workdir), tuple(rx))
+        exact = frozenset(os.path.normpath(os.path.join(base, p))
+                          for p in paths for base in bases)
+        return cls(os.path.abspath(workdir), tuple(rx), exact)
 
     def could_write(self, path: str) -> bool:
         """True if ``path`` (absolute, or relative to the workdir) is one the
-        templates could produce."""
+        templates could produce, or one of the fixed output paths."""
         full = os.path.normpath(os.path.join(self.workdir, path))
-        return any(r.fullmatch(full) for r in self.regexes)
+        return full in self.paths or any(r.fullmatch(full) for r in self.regexes)
 
     __call__ = could_write
+
+
+def could_write(templates: Iterable[str], paths: Iterable[str] = (),
+                workdir: str = ".") -> OutputPatterns:
+    """A predicate, ``could_write(...)(path) -> bool``: may this workflow write ``path``?
+    ``templates`` are per-item output templates, ``paths`` fixed output paths (either
+    relative to ``workdir`` or absolute)."""
+    return OutputPatterns.of(templates, workdir, paths)

@@ -181,7 +181,8 @@ def test_plain_lines_reach_the_file_as_they_happen(tmp_path: Path) -> None:
             reporter.handle(event)
         reporter.close()
     lines = log.read_text(encoding="utf-8").splitlines()
-    assert f"[00:01.2] stage {BRIGHT}: done in 1.1 s, 450 done, 0 failed, 409/s" in lines
+    assert any(x.startswith(f"[00:02.3] stage {BRIGHT}: done in 2.")
+               and x.endswith("s, 450 done, 0 failed, 200/s") for x in lines)
     assert ("[00:02.3] failed: photos/bad0.jpg at shrink: OSError: image file is truncated "
             "(after 2 attempts)") in lines
     count_lines = [x for x in lines if x.startswith("[") and f"stage {SHRINK}: " in x
@@ -234,16 +235,16 @@ def test_json_lines_carry_every_event_in_order_with_throttled_progress(tmp_path:
     others = [d for d in docs if d["event"] != "stage_progress"]
     sent = [e for e in events if not isinstance(e, StageProgress)]
     assert [d["event"] for d in others] == ["run_started", "stage_started", "stage_started",
-                                            "stage_finished", "item_failed", "notice",
+                                            "item_failed", "stage_finished", "notice",
                                             "stage_finished", "stage_started",
                                             "stage_finished", "run_finished"]
     assert [d["t"] for d in others] == [e.t for e in sent]
     assert docs[0]["stages"][0] == {"id": "s1", "label": SHRINK, "mode": "map", "workers": 2,
                                     "total": 450}
-    failed = others[4]
+    failed = others[3]
     assert failed["item"] == "photos/bad0.jpg" and failed["reason"].startswith("OSError")
     # Progress: at most ~5 a second per stage (s1 ran 4.5 s), never one per event (900).
-    for stage, seconds in (("s1", 4.5), ("s2", 1.13)):
+    for stage, seconds in (("s1", 4.5), ("s2", 2.25)):
         times = [d["t"] for d in docs if d["event"] == "stage_progress" and d["stage"] == stage]
         assert 2 <= len(times) <= 5 * seconds + 2
         gaps = [b - a for a, b in zip(times, times[1:-1], strict=False)]

@@ -1,0 +1,160 @@
+"""The worker side of the local pool: what a worker does besides running steps.
+
+:func:`init_worker` is the Pool initializer. It leaves Ctrl-C to the parent,
+puts the workflow's folder on ``sys.path``, ties the worker's life to flow's
+(``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its address space, and
+claims a slot in the shared table. :func:`run` is what the pool calls for each
+task: it says in the slot which task it holds, runs it, and returns the result
+already pickled, after making sure it can be read back, so nothing that fails
+to pickle or unpickle ever reaches the pool's own threads (CPython gh-79492).
+
+Nothing here may raise out of the initializer: a Pool whose initializer fails
+starts replacement workers in a tight loop for ever.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from runner.execute import slots
+from runner.execute.base import ItemFailure, Task, TaskResult
+from runner.execute.worker import reason_of, run_task
+
+EXIT_ORPHANED = 70  # the exit status of a worker that outlived flow
+WATCH_INTERVAL = 0.5  # seconds between the watchdog's looks at the parent
+# Results up to this size are unpickled once in the worker as a check (well under
+# a millisecond); bigger ones are checked by the parent, which fails the whole task
+# if one cannot be read back.
+VERIFY_BYTES = 64 * 1024
+_PR_SET_PDEATHSIG = 1
+
+
+def init_worker(flow_pid: int, table: Any, claim_lock: Any, extra_paths: tuple[str, ...],
+                memory_mb: int | None) -> None:
+    """Pool initializer: see the module docstring. Never raises."""
+    try:
+        # The parent handles Ctrl-C and cancels; a worker dying of SIGINT mid-item
+        # would only turn a clean stop into a lost task.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (OSError, ValueError):
+        pass
+    for path in reversed(extra_paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    _tie_to(flow_pid)
+    if memory_mb:
+        _cap_memory(memory_mb)
+    try:
+        slots.claim(table, claim_lock)
+    except Exception:  # noqa: BLE001 - run untracked rather than not at all
+        pass
+
+
+def _tie_to(flow_pid: int) -> None:
+    """End this worker when flow dies, whoever its parent is.
+
+    With forkserver a worker's parent is the fork server, which exits when flow
+    does; PR_SET_PDEATHSIG then kills the worker at once. The watchdog thread
+    covers the rest: no prctl (not Linux), or the parent already gone before the
+    prctl call, or flow killed while the fork server lingers.
+    """
+    ppid = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != ppid or slots.pid_gone(flow_pid):
+        os._exit(EXIT_ORPHANED)  # flow died before we were ready to notice
+    try:
+        threading.Thread(target=_watch, args=(flow_pid, ppid), name="flow-watchdog",
+                         daemon=True).start()
+    except RuntimeError:
+        pass
+
+
+def _watch(flow_pid: int, ppid: int) -> None:
+    while True:
+        time.sleep(WATCH_INTERVAL)
+        if os.getppid() != ppid or slots.pid_gone(flow_pid):
+            os._exit(EXIT_ORPHANED)
+
+
+def _cap_memory(memory_mb: int) -> None:
+    """Cap the address space, so a runaway step gets MemoryError ("out of memory")."""
+    try:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory_mb * 1024 * 1024
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def run(task: Task, seq: int) -> bytes:
+    """Run ``task`` (submission number ``seq``) in this worker; the pickled TaskResult."""
+    tracker = slots.mine()
+    tracker.enter(seq, task.task_id)
+    try:
+        result = run_task(task, tracker)
+    except BaseException as exc:  # noqa: BLE001 - run_task never raises; this is the net
+        result = TaskResult(task.task_id, failures=(
+            ItemFailure(0, "?", f"internal error: {reason_of(exc)}"),))
+    tracker.set_state(slots.RETURNED)  # what follows is not an item's time
+    return pack(result, task)
+
+
+def pack(result: TaskResult, task: Task) -> bytes:
+    """``result`` pickled; a value that cannot travel becomes that item's failure."""
+    try:
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        if len(data) <= VERIFY_BYTES:
+            pickle.loads(data)
+        return data
+    except BaseException:  # noqa: BLE001 - find the culprits one by one below
+        pass
+    last = task.chain.steps[-1].id if task.chain.steps else "?"
+    values, failures = [], list(result.failures)
+    for offset, value in result.values:
+        problem = _travel_problem(value)
+        if problem is None:
+            values.append((offset, value))
+        else:
+            failures.append(ItemFailure(offset, last, f"result cannot be sent back: {problem}"))
+    partial = result.partial
+    if partial is not None and (problem := _travel_problem(partial)) is not None:
+        fold = task.chain.fold.id if task.chain.fold is not None else last
+        failures.append(ItemFailure(0, fold, f"result cannot be sent back: {problem}"))
+        partial = None
+    clean = TaskResult(result.task_id, tuple(values), partial,
+                       tuple(_plain_failure(f) for f in failures), result.dropped,
+                       tuple(str(n) for n in result.notes), result.seconds)
+    try:
+        return pickle.dumps(clean, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as exc:  # noqa: BLE001
+        return pickle.dumps(TaskResult(result.task_id, failures=(ItemFailure(
+            0, last, f"result cannot be sent back: {reason_of(exc)}"),)))
+
+
+def _travel_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be pickled and read back, or None if it can."""
+    try:
+        pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        return None
+    except BaseException as exc:  # noqa: BLE001
+        return reason_of(exc)
+
+
+def _plain_failure(f: ItemFailure) -> ItemFailure:
+    return ItemFailure(int(f.offset), str(f.step), str(f.reason), int(f.attempts), str(f.detail))

@@ -1,0 +1,223 @@
+"""``multiprocessing.Pool`` with the two holes that make it hang closed.
+
+1. Its queues are guarded by semaphores. A worker killed while it holds one
+   (an idle worker waits for work *holding* the task queue's read lock; a worker
+   sending its result holds the result queue's write lock) leaves it locked for
+   ever: every other worker, and ``Pool.terminate()`` itself, then block. Here the
+   locks are ``flock`` locks on a file, which the kernel releases when the
+   holder dies, so killing any worker at any moment leaves the pool usable.
+2. The pool starts replacement workers but never says which ones died.
+   :class:`HardenedPool` keeps every worker ``Process`` it starts, so the
+   executor's monitor sees each death and its exit status.
+
+Everything here that touches a private attribute of ``multiprocessing.pool``
+is a small function of its own with a comment, checked against CPython
+3.10-3.13.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from multiprocessing import connection
+from multiprocessing.pool import Pool
+from multiprocessing.queues import SimpleQueue
+from typing import Any
+
+from runner.execute import slots
+
+
+class FileLock:
+    """A lock between processes that dies with its holder (``flock`` on a file).
+
+    Pickles as its path; each process opens its own file description (``flock``
+    excludes by open file description), and a thread lock orders the threads of
+    one process. Used only where Pool uses its queue locks.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+        self._tlock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    def _fileno(self) -> int | None:
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return None  # the pool is gone (its folder removed): nothing left to guard
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock; with ``block=False`` only if it is free at once."""
+        wait = -1 if (timeout is None or not block) else timeout
+        deadline = time.monotonic() + (timeout or 0.0)
+        if not self._tlock.acquire(block, wait):
+            return False
+        fd = self._fileno()
+        if fd is None:
+            return True
+        try:
+            if block and timeout is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return True
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if not block or time.monotonic() >= deadline:
+                        self._tlock.release()
+                        return False
+                    time.sleep(0.005)
+        except BaseException:
+            self._tlock.release()
+            raise
+
+    def release(self) -> None:
+        """Let the next holder in."""
+        fd = self._fileno()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        self._tlock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _Queue(SimpleQueue):
+    """Pool's SimpleQueue with death-proof locks; ``get`` marks the worker WAITING."""
+
+    def __init__(self, *, ctx: Any, lock_dir: str, name: str) -> None:
+        # Mirrors SimpleQueue.__init__ without creating semaphores we would not use.
+        self._reader, self._writer = connection.Pipe(duplex=False)
+        self._rlock = FileLock(os.path.join(lock_dir, f"{name}.read.lock"))
+        self._poll = self._reader.poll
+        self._wlock = FileLock(os.path.join(lock_dir, f"{name}.write.lock"))
+
+    def get(self) -> Any:
+        # Only workers call get() (the parent reads with _quick_get): the monitor
+        # learns from WAITING that this worker holds no task.
+        slots.mine().set_state(slots.WAITING)
+        return super().get()
+
+
+class _LocalQueue(SimpleQueue):
+    """A SimpleQueue used only inside the parent: thread locks, no semaphores."""
+
+    def __init__(self) -> None:
+        self._reader, self._writer = connection.Pipe(duplex=False)
+        self._rlock = threading.Lock()
+        self._poll = self._reader.poll
+        self._wlock = threading.Lock()
+
+
+class _Context:
+    """The pool's context, but its change notifier (parent-only) uses no semaphores.
+
+    Semaphores are registered with the resource tracker, which, when flow is
+    SIGKILLed, cleans them up with a "leaked semaphore objects" warning on the
+    user's terminal.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def SimpleQueue(self) -> _LocalQueue:  # noqa: N802 - the context's name
+        return _LocalQueue()
+
+
+class HardenedPool(Pool):
+    """A Pool whose queue locks survive killed workers and which keeps its workers."""
+
+    def __init__(self, *args: Any, lock_dir: str, context: Any, **kwargs: Any) -> None:
+        self._lock_dir = lock_dir
+        self._started: list[Any] = []
+        self._started_lock = threading.Lock()
+        super().__init__(*args, context=_Context(context), **kwargs)
+
+    # Pool calls self.Process for every worker it starts, replacements included
+    # (a staticmethod in CPython; an instance method works the same through self).
+    def Process(self, ctx: Any, *args: Any, **kwds: Any) -> Any:
+        proc = ctx.Process(*args, **kwds)
+        with self._started_lock:
+            self._started.append(proc)
+        return proc
+
+    # Pool builds its two queues here (a private hook, stable since 3.4).
+    def _setup_queues(self) -> None:
+        self._inqueue = _Queue(ctx=self._ctx, lock_dir=self._lock_dir, name="tasks")
+        self._outqueue = _Queue(ctx=self._ctx, lock_dir=self._lock_dir, name="results")
+        self._quick_put = self._inqueue._writer.send
+        self._quick_get = self._outqueue._reader.recv
+
+    def started(self) -> list[Any]:
+        """Every worker Process started so far and not yet :meth:`forget_process`-ed."""
+        with self._started_lock:
+            return list(self._started)
+
+    def forget_process(self, proc: Any) -> None:
+        """Stop listing a worker whose death has been handled."""
+        with self._started_lock:
+            try:
+                self._started.remove(proc)
+            except ValueError:
+                pass
+
+
+def exit_status(proc: Any) -> int | None:
+    """A worker's exit status once the pool has reaped it, else None.
+
+    Reads ``Popen.returncode`` without polling: with forkserver the status comes
+    through a pipe that only one reader may drain, and the pool's worker handler
+    reads it (it wakes on the worker's sentinel at once). A second reader racing it
+    could see "exit code 255" instead of the signal.
+    """
+    popen = getattr(proc, "_popen", None)  # private: set by Process.start()
+    return None if popen is None else popen.returncode
+
+
+def forget_job(pool: Pool, async_result: Any) -> None:
+    """Drop a lost task's AsyncResult from the pool's cache.
+
+    Its result will never come; left in ``Pool._cache`` (private) it would keep
+    ``close()``/``join()`` waiting for ever, and a late result for it is dropped
+    by the pool's result handler when the job is no longer there.
+    """
+    try:
+        del pool._cache[async_result._job]  # __delitem__ wakes the worker handler when empty
+    except (KeyError, AttributeError):
+        pass
+
+
+def handlers_alive(pool: Pool) -> bool:
+    """Whether the pool's three service threads still run (private attributes)."""
+    return all(t.is_alive() for t in (pool._worker_handler, pool._task_handler,
+                                      pool._result_handler))
+
+
+def join_worker_handler(pool: Pool, timeout: float) -> None:
+    """Wait for the thread that starts replacement workers to stop (private attribute).
+
+    ``terminate()`` tells it to stop first thing; once it has, no new worker can
+    appear behind our back while we end the old ones.
+    """
+    handler = getattr(pool, "_worker_handler", None)
+    if handler is not None and handler is not threading.current_thread():
+        handler.join(timeout)

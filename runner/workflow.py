@@ -1,0 +1,427 @@
+"""A workflow file (+ params) -> a validated, frozen :class:`runner.model.Workflow`.
+
+Order of work for one file: read the positioned tree (:mod:`runner.load`),
+settle the params and substitute ``${name}`` (:mod:`runner.templates`), check the
+structure (:mod:`runner.schema`), then resolve each step's ``uses``, check its
+``with`` against that step's schema and its output templates, and check the
+graph. Every problem is collected; nothing stops at the first.
+
+A step may use another workflow file (``uses: ./shared/thumbs.yaml``, relative
+to the including file). Its steps are inlined with ids prefixed ``<id>.``; the
+including step's ``with`` sets its params. Its own ``inputs`` are not read:
+wherever its steps take from one of its inputs (its first step always does),
+they take from the including step's ``from`` instead. A later step may take
+from ``<id>`` (the included file's last step) or from ``<id>.<inner id>``.
+Settings of an inlined step: its own, then its file's ``defaults``, then the
+including step's ``parallel``/``retries``/``timeout``/``on_error``, then the
+including file's ``defaults``. Output paths always resolve against the working
+directory, whichever file wrote them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from runner import model
+from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
+from runner.load import Map, Node, Scalar, Seq, load_file, make_map, to_plain
+from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
+from runner.schema import check, check_workflow
+from runner.templates import check_output, plain_values, resolve_params, substitute
+from steps.registry import StepDef, plain_step, step_def
+
+SETTINGS = ("parallel", "retries", "timeout", "on_error")
+_UPSTREAM = "<upstream>"  # an included file's input: the including step's sources
+_MAX_INCLUDES = 16
+
+
+@dataclass
+class _Draft:
+    """A step on its way to a StepSpec; ``inner`` holds an include's inlined steps."""
+
+    id: str
+    uses: str
+    pos: Pos
+    path: str
+    id_pos: Pos
+    sd: StepDef | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    sources: list[str] | None = None  # None: the step above
+    source_pos: list[Pos] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    inner: list[_Draft] | None = None
+
+
+@dataclass
+class _Doc:
+    name: str
+    description: str
+    params: dict[str, Node]
+    inputs: list[Input]
+    input_names: list[str]
+    steps: list[_Draft]
+    executor: ExecutorSpec
+
+
+def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str | None = None,
+                  registry: dict[str, StepDef] | None = None, *,
+                  allow_outside: bool = False) -> Workflow:
+    """Load, validate and freeze the workflow at ``path``.
+
+    ``params``: raw ``-p name=value`` strings, each read as a YAML scalar.
+    ``workdir`` (default: the current directory) is where relative paths
+    resolve; output templates that surely leave it are errors unless
+    ``allow_outside``. ``registry`` defaults to ``steps.registry.load_registry()``.
+    Raises :class:`runner.errors.FlowError` with every problem found (exit code 2).
+    """
+    if registry is None:
+        from steps.registry import load_registry
+
+        registry = load_registry()
+    problems = Collector()
+    loader = _Loader(registry, problems, allow_outside)
+    doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
+    if doc is not None:
+        _check_feeds(doc, problems)
+    loader.drop_cascades()
+    problems.raise_if_any()
+    assert doc is not None
+    return Workflow(
+        name=doc.name, path=os.path.abspath(path),
+        workdir=os.path.abspath(workdir or os.getcwd()),
+        inputs=tuple(doc.inputs), steps=tuple(_spec(d) for d in doc.steps),
+        description=doc.description, params=plain_values(doc.params), executor=doc.executor)
+
+
+class _Loader:
+    def __init__(self, registry: dict[str, StepDef], problems: Collector,
+                 allow_outside: bool) -> None:
+        self.registry = registry
+        self.problems = problems
+        self.allow_outside = allow_outside
+        # Where a ${...} could not be substituted: the only problem reported there.
+        self.tainted: set[Pos] = set()
+        self.subst: set[Problem] = set()
+
+    def add(self, pos: Pos, path: str, message: str, hint: str = "") -> None:
+        self.problems.add(pos, path, message, hint)
+
+    def drop_cascades(self) -> None:
+        """Where a ${...} failed, drop what the unsubstituted text broke further on."""
+        self.problems.problems = [p for p in self.problems.problems
+                                  if p.pos not in self.tainted or p in self.subst]
+
+    def load(self, path: str, cli: dict[str, str] | None, given: dict[str, Node] | None,
+             chain: tuple[str, ...]) -> _Doc | None:
+        """One file, its includes inlined; None if it could not be read as YAML."""
+        try:
+            root = load_file(path, self.problems)
+        except FlowError as e:
+            self.problems.extend(e.problems)
+            return None
+        before = len(self.problems.problems)
+        params = resolve_params(root.get("params"), path, cli, given, self.problems)
+        values = [v if k.value == "params" else substitute(v, params, k.value, self.problems)
+                  for k, v in root.items()]
+        self.subst.update(self.problems.problems[before:])
+        self.tainted.update(p.pos for p in self.problems.problems[before:])
+        root = make_map(list(root.keys), values, root.pos)
+        before = len(self.problems.problems)
+        check_workflow(root, self.problems)
+        names, inputs = _inputs(root.get("inputs"), self.problems.problems[before:])
+        drafts = []
+        steps = root.get("steps")
+        for i, node in enumerate(steps.items if isinstance(steps, Seq) else ()):
+            if isinstance(node, Map):
+                drafts.append(self.step(node, f"steps[{i}]", path, chain))
+        _graph(drafts, names, self)
+        defaults = _settings(root.get("defaults"))
+        flat = _flatten(drafts)
+        for d in flat:
+            d.settings = _merge(d.settings, defaults)
+        name, desc = root.get("name"), root.get("description")
+        return _Doc(name=_str(name), description=_str(desc), params=params, inputs=inputs,
+                    input_names=names, steps=flat, executor=_executor(root.get("executor")))
+
+    def step(self, node: Map, path: str, file: str, chain: tuple[str, ...]) -> _Draft:
+        id_node, uses_node, with_node = node.get("id"), node.get("uses"), node.get("with")
+        d = _Draft(id=_str(id_node), uses=_str(uses_node), pos=node.pos, path=path,
+                   id_pos=id_node.pos if id_node else node.pos,
+                   settings=_settings(node))
+        src = node.get("from")
+        if isinstance(src, Scalar) and isinstance(src.value, str):
+            d.sources, d.source_pos = [src.value], [src.pos]
+        elif isinstance(src, Seq):  # names only; anything else is reported by the schema
+            named = [n for n in src.items if isinstance(n, Scalar) and isinstance(n.value, str)]
+            d.sources, d.source_pos = [n.value for n in named], [n.pos for n in named]
+        elif src is not None:
+            d.sources = []  # wrong shape, reported by the schema
+        if not isinstance(uses_node, Scalar) or not d.uses:
+            return d
+        if with_node is None or (isinstance(with_node, Scalar) and with_node.value is None):
+            with_node = make_map([], [], with_node.pos if with_node else node.pos)
+        elif not isinstance(with_node, Map):
+            return d  # reported by the schema; its arguments cannot be checked
+        upath = f"{path}.uses"
+        if d.uses.endswith((".yaml", ".yml")):
+            self.include(d, uses_node.pos, with_node, file, chain)
+            return d
+        if d.uses.startswith("py:"):
+            d.sd = self.python(d.uses, uses_node.pos, upath, file)
+        else:
+            d.sd = self.registry.get(d.uses)
+            if d.sd is None:
+                self.add(uses_node.pos, upath, f"unknown step '{d.uses}'"
+                         f"{did_you_mean(d.uses, self.registry)}",
+                         "flow steps lists the available steps")
+        if d.sd is not None:
+            check(with_node, d.sd.schema, f"{path}.with", self.problems, what="argument")
+            d.args = to_plain(with_node)
+            for arg in d.sd.outputs:
+                value = with_node.get(arg)
+                if isinstance(value, Scalar) and isinstance(value.value, str):
+                    for message, hint in check_output(value.value, d.sd.kind == "reduce",
+                                                      self.allow_outside):
+                        self.add(value.pos, f"{path}.with.{arg}", message, hint)
+        return d
+
+    def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
+        """``py:module.path:function``, imported with the workflow's folder on sys.path."""
+        import importlib
+
+        mod_name, _, qual = uses[3:].partition(":")
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", mod_name) or not re.fullmatch(
+                r"[A-Za-z_][\w.]*", qual):
+            self.add(pos, path, f"'{uses}' is not of the form py:module.path:function")
+            return None
+        folder = os.path.dirname(os.path.abspath(file))
+        if folder not in sys.path:
+            sys.path.insert(0, folder)  # the workflow's folder is importable (SPEC 1.6)
+        try:
+            obj: Any = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            missing = e.name or mod_name
+            if mod_name == missing or mod_name.startswith(missing + "."):
+                self.add(pos, path, f"no module named '{missing}'",
+                         f"looked in {folder} and the installed packages")
+            else:
+                self.add(pos, path, f"importing '{mod_name}' failed: {e}")
+            return None
+        except (Exception, SystemExit) as e:  # the user's module is broken: say how
+            self.add(pos, path, f"importing '{mod_name}' failed: {type(e).__name__}: {e}")
+            return None
+        for part in qual.split("."):
+            nxt = getattr(obj, part, None)
+            if nxt is None:
+                names = [n for n in dir(obj) if not n.startswith("_")
+                         and callable(getattr(obj, n, None))]
+                self.add(pos, path, f"'{mod_name}' has no function '{qual}'"
+                         f"{did_you_mean(part, names)}")
+                return None
+            obj = nxt
+        if not callable(obj):
+            self.add(pos, path, f"'{mod_name}:{qual}' is not a function")
+            return None
+        return step_def(obj) or plain_step(obj, uses)
+
+    def include(self, d: _Draft, pos: Pos, with_node: Map, file: str,
+                chain: tuple[str, ...]) -> None:
+        """Inline the steps of the workflow file ``d.uses``."""
+        target = os.path.normpath(os.path.join(os.path.dirname(file), d.uses))
+        upath = f"{d.path}.uses"
+        real = os.path.abspath(target)
+        if real in chain:
+            names = " -> ".join(os.path.basename(c) for c in (*chain, real))
+            self.add(pos, upath, f"a workflow cannot include itself ({names})")
+            return
+        if len(chain) > _MAX_INCLUDES:
+            self.add(pos, upath, f"workflow files nested more than {_MAX_INCLUDES} deep")
+            return
+        if not os.path.isfile(target):
+            self.add(pos, upath, f"no workflow file '{d.uses}'",
+                     f"looked for {target} (relative to the including file)")
+            return
+        given = {k.value: v for k, v in with_node.items()}
+        inner = self.load(target, None, given, (*chain, real))
+        if inner is None:
+            return
+        for key in with_node.keys:
+            if key.value not in inner.params:
+                self.add(key.pos, f"{d.path}.with", f"unknown param '{key.value}' of "
+                         f"{d.uses}{did_you_mean(key.value, inner.params)}")
+        inner_inputs = set(inner.input_names)
+        prefix = d.id + "."
+        d.inner = []
+        for s in inner.steps:
+            srcs = [_UPSTREAM if n in inner_inputs else prefix + n for n in s.sources or ()]
+            d.inner.append(replace(s, id=prefix + s.id, sources=srcs))
+
+
+def _graph(drafts: list[_Draft], inputs: list[str], ld: _Loader) -> None:
+    """Check ids and ``from`` of one file's steps; fill in the default ``from``."""
+    below = {d.id for d in drafts if d.id}
+    for d in drafts:
+        below.update(s.id for s in d.inner or ())
+    above: list[str] = []
+    seen: dict[str, _Draft] = {}
+    for i, d in enumerate(drafts):
+        if d.id and d.id in seen:
+            ld.add(d.id_pos, f"{d.path}.id", f"duplicate step id '{d.id}' "
+                   f"(first at line {seen[d.id].id_pos.line})")
+        elif d.id in inputs:
+            ld.add(d.id_pos, f"{d.path}.id", f"step id '{d.id}' is also an input name",
+                   "rename one of them: `from` would not know which is meant")
+        if d.sources is None:
+            if i == 0:
+                example = f"from: {inputs[0]}" if inputs else "from: <an input>"
+                ld.add(d.pos, d.path, "the first step must say where its items come from",
+                       f"add {example}")
+                d.sources = []
+            else:
+                d.sources = [drafts[i - 1].id] if drafts[i - 1].id else []
+        else:
+            for name, pos in zip(d.sources, d.source_pos, strict=True):
+                fpath = f"{d.path}.from"
+                if name in inputs or name in above:
+                    continue
+                if name == d.id:
+                    ld.add(pos, fpath, f"cycle or forward reference: step '{name}' cannot "
+                           "take from itself")
+                elif name in below:
+                    ld.add(pos, fpath, f"cycle or forward reference: step '{name}' is below "
+                           "this one", "a step takes from inputs and from steps above it")
+                else:
+                    ld.add(pos, fpath, f"unknown input or step '{name}'"
+                           f"{did_you_mean(name, [*inputs, *above])}")
+        if d.id:
+            seen.setdefault(d.id, d)
+            above.append(d.id)
+            above.extend(s.id for s in d.inner or ())
+
+
+def _flatten(drafts: list[_Draft]) -> list[_Draft]:
+    """Includes replaced by their steps; ``from: <include id>`` -> its last step."""
+    last = {d.id: d.inner[-1].id for d in drafts if d.inner}
+    out: list[_Draft] = []
+    for d in drafts:
+        ups = [last.get(n, n) for n in d.sources or ()]
+        if d.inner is None:
+            out.append(replace(d, sources=ups))
+            continue
+        for s in d.inner:
+            srcs = [u for n in s.sources or () for u in (ups if n == _UPSTREAM else [n])]
+            out.append(replace(s, sources=srcs, settings=_merge(s.settings, d.settings)))
+    return out
+
+
+def _check_feeds(doc: _Doc, problems: Collector) -> None:
+    """A reduce step must be fed by something that can yield items."""
+    yields = {i.name: _can_yield(i.source) for i in doc.inputs}
+    for d in doc.steps:
+        ok = any(yields.get(s, True) for s in d.sources or ())
+        if not ok and d.sd is not None and d.sd.kind == "reduce" and d.sources:
+            problems.add(d.pos, d.path, f"reduce step '{d.id}' is fed nothing: its upstream "
+                         f"({', '.join(d.sources)}) can never yield an item")
+            ok = True  # said once, not again for every step below it
+        yields[d.id] = ok
+
+
+def _can_yield(src: Source) -> bool:
+    if isinstance(src, model.ValuesSource):
+        return bool(src.values)
+    if isinstance(src, model.RangeSource):
+        return (src.stop - src.start) * src.step > 0
+    return True  # files: known only when the globs run
+
+
+def _spec(d: _Draft) -> StepSpec:
+    assert d.sd is not None
+    s = d.settings
+    par = s.get("parallel", {})
+    timeout = s.get("timeout")
+    return StepSpec(
+        id=d.id, uses=d.uses, ref=d.sd.ref, kind=d.sd.kind, args=model.Args.of(_freeze(d.args)),
+        sources=tuple(d.sources or ()),
+        parallel=model.Parallel(mode=par.get("mode", "map"), workers=_auto(par.get("workers")),
+                          chunksize=_auto(par.get("chunksize"))),
+        retries=int(s.get("retries", 0)), timeout=None if timeout is None else float(timeout),
+        on_error=s.get("on_error", "continue"), outputs=d.sd.outputs, takes=d.sd.takes,
+        gives=d.sd.gives, pos=d.pos)
+
+
+def _freeze(value: Any) -> Any:
+    """Lists -> tuples, so Args stays hashable."""
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    return value
+
+
+def _auto(value: Any) -> int | None:
+    return None if value in (None, "auto") else int(value)
+
+
+def _str(node: Node | None) -> str:
+    return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else ""
+
+
+def _merge(own: dict[str, Any], fallback: dict[str, Any]) -> dict[str, Any]:
+    """``own`` settings, missing ones from ``fallback``; ``parallel`` merged key by key."""
+    out = {**fallback, **own}
+    if "parallel" in own and "parallel" in fallback:
+        out["parallel"] = {**fallback["parallel"], **own["parallel"]}
+    return out
+
+
+def _settings(node: Node | None) -> dict[str, Any]:
+    """The step settings a mapping sets itself (their shapes are checked by the schema)."""
+    if not isinstance(node, Map):
+        return {}
+    out = {k: to_plain(node.get(k)) for k in SETTINGS if node.get(k) is not None}
+    if not isinstance(out.get("parallel", {}), dict):
+        del out["parallel"]  # reported by the schema; keeps _merge safe
+    return out
+
+
+def _inputs(node: Node | None, problems: list[Problem]) -> tuple[list[str], list[Input]]:
+    """Every input name, and the inputs the schema found nothing wrong with."""
+    names: list[str] = []
+    out: list[Input] = []
+    for key, value in node.items() if isinstance(node, Map) else ():
+        names.append(key.value)
+        where = f"inputs.{key.value}"
+        if not isinstance(value, Map) or any(
+                p.path == where or p.path.startswith((where + ".", where + "["))
+                for p in problems):
+            continue
+        kind = next(k for k in ("glob", "range", "values", "csv") if value.get(k) is not None)
+        out.append(Input(key.value, _source(kind, to_plain(value)), value.get(kind).pos))
+    return names, out
+
+
+def _tuple(v: Any) -> tuple[Any, ...]:
+    return (v,) if isinstance(v, str) else tuple(v)
+
+
+def _source(kind: str, v: dict[str, Any]) -> Source:
+    """An input's source, from a shape the schema has passed."""
+    if kind == "glob":
+        return model.GlobSource(_tuple(v["glob"]), _tuple(v.get("exclude", ())),
+                          v.get("allow_empty", False))
+    if kind == "range":
+        r = v["range"] if isinstance(v["range"], dict) else {"stop": v["range"]}
+        return model.RangeSource(r.get("start", 0), r["stop"], r.get("step", 1))
+    if kind == "values":
+        return model.ValuesSource(tuple(v["values"]))
+    c = v["csv"]
+    return model.CsvSource(c.get("path"), c.get("glob"), c["column"], c.get("header", True))
+
+
+def _executor(node: Node | None) -> ExecutorSpec:
+    v = to_plain(node) if isinstance(node, Map) else {}
+    return ExecutorSpec(v.get("kind", "local"), v.get("address"))

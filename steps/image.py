@@ -1,0 +1,433 @@
+"""Image steps (Pillow), including shrink-on-load for JPEG thumbnails and resizes.
+
+Pillow is imported inside the functions (``python -X importtime -c "import
+steps.image"`` shows no PIL), so listing or validating steps stays fast.
+
+The image that flows between steps is a Pillow image. ``image.open`` returns it
+lazily (header read, pixels not decoded) so that ``image.thumbnail`` or a
+downsizing ``image.resize`` can still ask the JPEG decoder for a reduced scale.
+Every step that needs pixels decodes through :func:`steps.image_ops.loaded`,
+which turns a truncated or corrupt file into a one-line :class:`ImageError`.
+Resampling defaults to bicubic: Pillow's own default, what hand-tuned scripts
+use, visually indistinguishable from Lanczos when shrinking and about a third
+cheaper (a 4-tap kernel instead of 6); ``filter: lanczos`` is there when wanted.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from steps.image_ops import (
+    SPILL_SUFFIX,
+    ImageError,
+    as_image,
+    brightness,
+    contain_size,
+    cover_box,
+    filterable,
+    loaded,
+    pad,
+    resized,
+    rgb_over,
+    save_image,
+    smooth,
+    thumbnail_size,
+)
+from steps.image_spill import spill
+from steps.registry import StepNotice, step
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+__all__ = ["SPILL_SUFFIX", "ImageError", "as_image", "spill"]
+
+_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos")
+_FILTER_ARG = {"type": "string", "enum": list(_FILTERS), "default": "bicubic",
+               "description": "resampling filter; bicubic (default) is sharp and fast, "
+                              "lanczos a little sharper and slower"}
+_COLOR_ARG = {"type": "string", "minLength": 1,
+              "description": "a colour name or #rrggbb (default: black, or transparent "
+                             "for images with alpha)"}
+_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}}
+_SIZE = {"type": "integer", "minimum": 1, "maximum": 100_000}
+
+
+def _resample(name: str) -> int:
+    from PIL import Image
+
+    return getattr(Image.Resampling, name.upper())
+
+
+@step("image.open", schema=_NO_ARGS, takes="path", gives="image")
+def open_(value: Any) -> Image:
+    """Open an image file (lazily: pixels are decoded by the first step that needs them).
+
+    Refuses decompression bombs and unreadable files with a one-line reason; a
+    multi-frame file gives its first frame (and says so once).
+    """
+    return as_image(value)
+
+
+@step("image.auto_orient", schema=_NO_ARGS, takes="image", gives="image")
+def auto_orient(value: Any) -> Image:
+    """Turn the image upright as its EXIF orientation says (unchanged when it is upright)."""
+    from PIL import ImageOps
+
+    img = as_image(value)
+    try:
+        turn = img.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: nothing to honour
+        return img
+    if turn in (None, 1) or not isinstance(turn, int) or not 2 <= turn <= 8:
+        return img  # untouched and still lazy, so a later step can draft the JPEG
+    return ImageOps.exif_transpose(loaded(img))
+
+
+_RESIZE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "width": {**_SIZE, "description": "target width in pixels"},
+        "height": {**_SIZE, "description": "target height in pixels"},
+        "fit": {"type": "string", "enum": ["contain", "cover", "stretch", "pad"],
+                "default": "contain",
+                "description": "contain: fit inside, keep aspect; cover: fill and crop the "
+                               "overflow (centred); stretch: exact size, aspect ignored; "
+                               "pad: fit inside, then pad to the exact size"},
+        "filter": _FILTER_ARG,
+        "color": {**_COLOR_ARG, "description": "pad colour (fit: pad). " +
+                  _COLOR_ARG["description"]},
+    },
+    "anyOf": [{"required": ["width"]}, {"required": ["height"]}],
+}
+
+
+@step("image.resize", schema=_RESIZE_SCHEMA, takes="image", gives="image")
+def resize(value: Any, width: int | None = None, height: int | None = None,
+           fit: str = "contain", filter: str = "bicubic",  # noqa: A002 - the user's name
+           color: str | None = None) -> Image:
+    """Resize to width x height (one alone keeps the aspect); shrinks JPEGs on load."""
+    img = as_image(value)
+    w, h = img.size
+    if width is None and height is None:
+        raise ValueError("image.resize needs width, height or both")
+    if width is None or height is None:  # one side given: the aspect decides the other
+        width = width or max(1, round(w * height / h))  # type: ignore[operator]
+        height = height or max(1, round(h * width / w))
+        fit = "stretch"
+    resample = _resample(filter)
+    if fit == "stretch":
+        return resized(img, (width, height), resample)
+    if fit == "cover":
+        return resized(img, (width, height), resample, box=cover_box(w, h, width, height))
+    inner = resized(img, contain_size(w, h, width, height), resample)
+    if fit == "contain" or inner.size == (width, height):
+        return inner
+    return pad(inner, (width, height), color)
+
+
+_THUMB_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "size": {"description": "the box to fit in: one number for a square, or "
+                                "[width, height]; never enlarges",
+                 "oneOf": [_SIZE, {"type": "array", "items": _SIZE,
+                                   "minItems": 2, "maxItems": 2}]},
+        "filter": _FILTER_ARG,
+    },
+    "required": ["size"],
+}
+
+
+@step("image.thumbnail", schema=_THUMB_SCHEMA, takes="image", gives="image")
+def thumbnail(value: Any, size: int | list[int], filter: str = "bicubic",  # noqa: A002
+              ) -> Image:
+    """Shrink to fit a box, keeping the aspect (as Pillow's thumbnail); JPEGs shrink on load."""
+    img = as_image(value)
+    bw, bh = (size, size) if isinstance(size, int) else size
+    target = thumbnail_size(img.width, img.height, bw, bh)
+    if target is None:
+        return img  # already fits: untouched (and still lazy)
+    return resized(img, target, _resample(filter))
+
+
+_CROP_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "left": {"type": "integer", "minimum": 0, "description": "left edge (default 0)"},
+        "top": {"type": "integer", "minimum": 0, "description": "top edge (default 0)"},
+        "right": {"type": "integer", "minimum": 1,
+                  "description": "right edge, exclusive (default: the width)"},
+        "bottom": {"type": "integer", "minimum": 1,
+                   "description": "bottom edge, exclusive (default: the height)"},
+        "box": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                "minItems": 4, "maxItems": 4,
+                "description": "[left, top, right, bottom] instead of the four edges"},
+    },
+    "minProperties": 1,
+    "dependentSchemas": {"box": {"not": {"anyOf": [
+        {"required": [k]} for k in ("left", "top", "right", "bottom")]}}},
+}
+
+
+@step("image.crop", schema=_CROP_SCHEMA, takes="image", gives="image")
+def crop(value: Any, left: int = 0, top: int = 0, right: int | None = None,
+         bottom: int | None = None, box: list[int] | None = None) -> Image:
+    """Keep the region between the given edges (pixels from the top-left corner)."""
+    img = as_image(value)
+    w, h = img.size
+    if box is not None:
+        left, top, right, bottom = box
+    right = w if right is None else right
+    bottom = h if bottom is None else bottom
+    if not (0 <= left < right <= w and 0 <= top < bottom <= h):
+        raise ImageError(f"crop box ({left}, {top}, {right}, {bottom}) is empty or outside "
+                         f"the {w}x{h} image")
+    return loaded(img).crop((left, top, right, bottom))
+
+
+_ROTATE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "degrees": {"type": "number", "minimum": -360, "maximum": 360,
+                    "description": "angle, counter-clockwise (as Pillow); -90 turns clockwise"},
+        "expand": {"type": "boolean", "default": True,
+                   "description": "grow the canvas to hold the whole turned image "
+                                  "(false: keep the size, corners cut)"},
+        "filter": {**_FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"]},
+        "color": {**_COLOR_ARG, "description": "fill for uncovered corners. " +
+                  _COLOR_ARG["description"]},
+    },
+    "required": ["degrees"],
+}
+_QUARTER_TURNS = {90: "ROTATE_90", 180: "ROTATE_180", 270: "ROTATE_270"}
+
+
+@step("image.rotate", schema=_ROTATE_SCHEMA, takes="image", gives="image")
+def rotate(value: Any, degrees: float, expand: bool = True,
+           filter: str = "bicubic", color: str | None = None) -> Image:  # noqa: A002
+    """Turn the image counter-clockwise by the given degrees (quarter turns exact)."""
+    from PIL import Image as PILImage
+
+    img = smooth(loaded(as_image(value)))
+    turn = degrees % 360
+    if turn == 0:
+        return img
+    if turn in _QUARTER_TURNS and (expand or turn == 180):
+        return img.transpose(getattr(PILImage.Transpose, _QUARTER_TURNS[int(turn)]))
+    fill = None
+    if color is not None:
+        from PIL import ImageColor
+
+        fill = ImageColor.getcolor(color, img.mode)
+    return img.rotate(degrees, _resample(filter), expand=expand, fillcolor=fill)
+
+
+_FLIP_SCHEMA = {"type": "object", "properties": {
+    "direction": {"type": "string", "enum": ["horizontal", "vertical"],
+                  "default": "horizontal",
+                  "description": "horizontal: mirror left-right; vertical: upside down"}}}
+
+
+@step("image.flip", schema=_FLIP_SCHEMA, takes="image", gives="image")
+def flip(value: Any, direction: str = "horizontal") -> Image:
+    """Mirror the image left-right (horizontal) or top-bottom (vertical)."""
+    from PIL import Image as PILImage
+
+    how = (PILImage.Transpose.FLIP_LEFT_RIGHT if direction == "horizontal"
+           else PILImage.Transpose.FLIP_TOP_BOTTOM)
+    return loaded(as_image(value)).transpose(how)
+
+
+@step("image.grayscale", schema=_NO_ARGS, takes="image", gives="image")
+def grayscale(value: Any) -> Image:
+    """Convert to shades of grey (transparency kept)."""
+    img = smooth(loaded(as_image(value)))
+    if img.mode in ("L", "LA", "I", "I;16", "F"):
+        return img
+    if "A" in img.mode or img.mode == "RGBa":
+        return img.convert("LA")
+    return img.convert("L")
+
+
+_MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "I", "I;16", "F"]
+_CONVERT_SCHEMA = {"type": "object", "required": ["mode"], "properties": {
+    "mode": {"type": "string", "enum": _MODES,
+             "description": "Pillow mode: RGB, RGBA, L (grey), LA, 1 (black and white), "
+                            "P (256-colour palette), CMYK, I;16 (16-bit grey) ..."}}}
+
+
+@step("image.convert", schema=_CONVERT_SCHEMA, takes="image", gives="image")
+def convert(value: Any, mode: str) -> Image:
+    """Convert to another Pillow mode (16-bit images are scaled, not clipped, to 8 bits)."""
+    from PIL import Image as PILImage
+
+    img = loaded(as_image(value))
+    if img.mode == mode:
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I") and mode not in ("I", "I;16", "F"):
+        # Pillow clips 16-bit values to 255 (all white); scale them instead.
+        img = img.point(lambda v: v / 256).convert("L")
+    if mode == "P":
+        img = smooth(img)
+        if "A" in img.mode:
+            return img.quantize(256, PILImage.Quantize.FASTOCTREE)
+        return img.convert("RGB").convert("P", palette=PILImage.Palette.ADAPTIVE)
+    return img.convert(mode)
+
+
+_BLUR_SCHEMA = {"type": "object", "properties": {
+    "radius": {"type": "number", "minimum": 0, "maximum": 1000, "default": 2,
+               "description": "Gaussian blur radius in pixels (default 2)"}}}
+
+
+@step("image.blur", schema=_BLUR_SCHEMA, takes="image", gives="image")
+def blur(value: Any, radius: float = 2) -> Image:
+    """Gaussian blur."""
+    from PIL import ImageFilter
+
+    return filterable(value, "image.blur").filter(ImageFilter.GaussianBlur(radius))
+
+
+_SHARPEN_SCHEMA = {"type": "object", "properties": {
+    "radius": {"type": "number", "minimum": 0, "maximum": 100, "default": 2,
+               "description": "unsharp-mask radius in pixels (default 2)"},
+    "percent": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 150,
+                "description": "strength in percent (default 150)"},
+    "threshold": {"type": "integer", "minimum": 0, "maximum": 255, "default": 3,
+                  "description": "smallest brightness change that is sharpened (default 3)"}}}
+
+
+@step("image.sharpen", schema=_SHARPEN_SCHEMA, takes="image", gives="image")
+def sharpen(value: Any, radius: float = 2, percent: int = 150, threshold: int = 3) -> Image:
+    """Sharpen with an unsharp mask."""
+    from PIL import ImageFilter
+
+    return filterable(value, "image.sharpen").filter(
+        ImageFilter.UnsharpMask(radius, percent, threshold))
+
+
+_AUTOCONTRAST_SCHEMA = {"type": "object", "properties": {
+    "cutoff": {"type": "number", "minimum": 0, "maximum": 49, "default": 0,
+               "description": "percent of darkest and lightest pixels to ignore (default 0)"}}}
+
+
+@step("image.autocontrast", schema=_AUTOCONTRAST_SCHEMA, takes="image", gives="image")
+def autocontrast(value: Any, cutoff: float = 0) -> Image:
+    """Stretch the tones to the full range (alpha left alone)."""
+    from PIL import Image as PILImage
+    from PIL import ImageOps
+
+    img = filterable(value, "image.autocontrast")
+    if img.mode in ("RGBA", "LA"):
+        *colour, alpha = img.split()
+        base = PILImage.merge(img.mode[:-1], colour)
+        out = ImageOps.autocontrast(base, cutoff)
+        out.putalpha(alpha)
+        return out
+    return ImageOps.autocontrast(img, cutoff)
+
+
+_MEASURE_SCHEMA = {"type": "object", "required": ["what"], "properties": {
+    "what": {"type": "string", "enum": ["brightness", "width", "height", "pixels", "aspect"],
+             "description": "brightness: mean grey level 0-255; width, height, pixels: "
+                            "sizes; aspect: width / height"}}}
+
+
+@step("image.measure", schema=_MEASURE_SCHEMA, takes="image", gives="number")
+def measure(value: Any, what: str) -> float | int:
+    """A number about the image; sizes come from the header without decoding pixels."""
+    img = as_image(value)
+    w, h = img.size
+    if what == "width":
+        return w
+    if what == "height":
+        return h
+    if what == "pixels":
+        return w * h
+    if what == "aspect":
+        return w / h
+    return brightness(img)
+
+
+_SAVE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "string", "minLength": 1,
+               "description": "output path; a template like 'out/{stem}.jpg'; the suffix "
+                              "picks the format unless 'format' is given"},
+        "format": {"type": "string", "enum": ["jpeg", "png", "webp", "gif", "tiff", "bmp"],
+                   "description": "image format, when the suffix should not decide"},
+        "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 85,
+                    "description": "JPEG/WebP quality (default 85)"},
+    },
+    "required": ["to"],
+}
+
+
+@step("image.save", schema=_SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
+def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the user's name
+         quality: int = 85) -> str:
+    """Write the image (atomically: whole or not at all); gives the output path.
+
+    Modes the format cannot store are converted where that is lossless or standard
+    (palette to RGB, opaque RGBA to RGB, CMYK to RGB for PNG, 16-bit to 8-bit for
+    JPEG with a notice); transparency that JPEG would lose is refused.
+    """
+    return save_image(as_image(value), to, format, quality)
+
+
+_SHEET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "string", "minLength": 1,
+               "description": "output image path (suffix picks the format)"},
+        "columns": {"type": "integer", "minimum": 1, "maximum": 1000,
+                    "description": "tiles per row (default: about a square sheet)"},
+        "tile": {"type": "integer", "minimum": 8, "maximum": 4096, "default": 256,
+                 "description": "tile size in pixels; each image is fitted inside"},
+        "color": {**_COLOR_ARG, "default": "white",
+                  "description": "background colour (default white)"},
+        "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 90,
+                    "description": "JPEG/WebP quality (default 90)"},
+    },
+    "required": ["to"],
+}
+
+
+@step("image.contact_sheet", kind="reduce", schema=_SHEET_SCHEMA, takes="any", gives="path",
+      outputs=("to",))
+def contact_sheet(values: list[Any], to: str, columns: int | None = None, tile: int = 256,
+                  color: str = "white", quality: int = 90) -> str:
+    """One image with every input as a tile, in order; gives the output path.
+
+    Takes images or image paths; each is shrunk on load and released before the
+    next, so memory holds the sheet and one image. Unreadable ones are left out
+    (said once).
+    """
+    from PIL import Image as PILImage
+
+    values = list(values)
+    if not values:
+        raise ImageError("a contact sheet needs at least one image")
+    cols = columns or math.ceil(math.sqrt(len(values)))
+    rows = math.ceil(len(values) / cols)
+    sheet = PILImage.new("RGB", (cols * tile, rows * tile), color)
+    skipped = 0
+    for i, value in enumerate(values):
+        try:
+            img = as_image(value)
+            fit = thumbnail_size(img.width, img.height, tile, tile)  # never enlarged
+            img = resized(img, fit, _resample("bicubic")) if fit else smooth(loaded(img))
+        except ImageError:
+            skipped += 1
+            continue
+        img = rgb_over(img, color)
+        x = (i % cols) * tile + (tile - img.width) // 2
+        y = (i // cols) * tile + (tile - img.height) // 2
+        sheet.paste(img, (x, y))
+    if skipped:
+        warnings.warn(StepNotice(f"contact sheet: {skipped} unreadable image(s) left out"),
+                      stacklevel=2)
+    return save_image(sheet, to, None, quality)

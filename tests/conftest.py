@@ -1,0 +1,48 @@
+"""Shared fixtures: run the real `flow` command, make real photos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """Run ``flow ARGS`` as a user would, in ``cwd``; returns the finished process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def make_photos(folder: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:
+    """Small photo-like JPEGs (gradient plus noise), deterministic."""
+    from PIL import Image, ImageFilter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        base = Image.linear_gradient("L").resize(size).convert("RGB")
+        noise = Image.effect_noise(size, 40 + i).convert("RGB")
+        img = Image.blend(base, noise, 0.3).filter(ImageFilter.SMOOTH)
+        path = folder / f"photo_{i:02d}.jpg"
+        img.save(path, quality=90)
+        out.append(path)
+    return out
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    return make_photos(tmp_path / "photos")
+
+
+@pytest.fixture
+def flow(tmp_path: Path):
+    """``flow(*args)`` run in tmp_path."""
+    def _run(*args: str, **kw):
+        return run_flow(*args, cwd=tmp_path, **kw)
+    return _run

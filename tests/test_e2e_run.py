@@ -1,0 +1,203 @@
+"""End to end: the `flow` command on real workflow files, real images, real processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from tests.conftest import REPO
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_squares_example_sums_exactly(tmp_path, flow):
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    res = flow("run", "squares.yaml", "-p", "n=100000", "--no-live")
+    assert res.returncode == 0, res.stderr
+    total = json.loads((tmp_path / "build" / "squares" / "sum.json").read_text())
+    assert total == sum(i * i for i in range(100000))
+    assert "Traceback" not in res.stderr
+
+
+def test_resize_example_fits_every_photo(tmp_path, flow, photos):
+    shutil.copy(REPO / "workflows" / "resize.yaml", tmp_path / "resize.yaml")
+    res = flow("run", "resize.yaml", "-p", "photos=photos", "-p", "size=100", "--no-live")
+    assert res.returncode == 0, res.stdout + res.stderr
+    outs = sorted((tmp_path / "build" / "resized").glob("*.jpg"))
+    assert [p.stem for p in outs] == [p.stem for p in photos]
+    for p in outs:
+        with Image.open(p) as im:
+            assert max(im.size) == 100 and im.format == "JPEG"
+            assert abs(im.size[0] / im.size[1] - 640 / 480) < 0.02
+
+
+def test_mixed_image_and_numeric_workflow(tmp_path, flow, photos):
+    shutil.copy(REPO / "workflows" / "thumbnails.yaml", tmp_path / "thumbnails.yaml")
+    res = flow("run", "thumbnails.yaml", "-p", "photos=photos", "--no-live")
+    assert res.returncode == 0, res.stdout + res.stderr
+    stats = json.loads((tmp_path / "build" / "thumbs" / "brightness.json").read_text())
+    assert stats["count"] == len(photos)
+    assert 0 < stats["min"] <= stats["mean"] <= stats["max"] < 255
+    assert len(list((tmp_path / "build" / "thumbs").glob("photo_*.jpg"))) == len(photos)
+
+
+def test_bad_image_fails_alone_and_exit_1(tmp_path, flow, photos):
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"this is not a jpeg")
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: shrink
+inputs:
+  photos: {glob: "photos/*.jpg"}
+steps:
+  - id: shrink
+    from: photos
+    uses: image.thumbnail
+    with: {size: 64}
+  - id: save
+    uses: image.save
+    with: {to: "out/{stem}.png"}
+""")
+    res = flow("run", "wf.yaml", "--no-live", "--report", "report.json")
+    assert res.returncode == 1
+    assert len(list((tmp_path / "out").glob("*.png"))) == len(photos)
+    assert "photos/broken.jpg" in res.stdout
+    assert "Traceback" not in res.stdout + res.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [f["item"] for f in report["failures"]] == ["photos/broken.jpg"]
+    assert report["exit_code"] == 1
+
+
+def test_on_error_stop_stops_and_names_the_item(tmp_path, flow):
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: stopper
+inputs:
+  xs: {values: [4, 1, -1, 9, 16]}
+steps:
+  - id: root
+    from: xs
+    uses: numeric.sqrt
+    on_error: stop
+    parallel: {mode: serial}
+""")
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 1
+    assert "item 2 (-1)" in res.stdout
+
+
+def test_py_function_step_from_workflow_folder(tmp_path, flow):
+    write(tmp_path / "mysteps.py", "def triple(value, add=0):\n    return value * 3 + add\n")
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: custom
+inputs:
+  xs: {range: {start: 0, stop: 50}}
+steps:
+  - id: t
+    from: xs
+    uses: py:mysteps:triple
+    with: {add: 1}
+  - id: total
+    uses: numeric.sum
+  - id: out
+    uses: io.write
+    with: {to: total.json}
+""")
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads((tmp_path / "total.json").read_text()) == sum(3 * i + 1 for i in range(50))
+
+
+def test_json_events_are_json_lines(tmp_path, flow):
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    res = flow("run", "squares.yaml", "-p", "n=1000", "--json")
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    names = [e["event"] for e in events]
+    assert names[0] == "run_started" and names[-1] == "run_finished"
+    assert "stage_finished" in names
+
+
+def test_invalid_workflow_exit_2_with_position_and_nothing_written(tmp_path, flow, photos):
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: typo
+inputs:
+  photos: {glob: "photos/*.jpg"}
+steps:
+  - id: fit
+    from: photos
+    uses: image.resize
+    with: {widht: 100}
+  - id: save
+    uses: image.save
+    with: {to: "out/{stemm}.jpg"}
+""")
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 2
+    assert "wf.yaml:9:" in res.stderr and "did you mean 'width'" in res.stderr
+    assert "did you mean 'stem'" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_collision_refused_before_anything_is_written(tmp_path, flow):
+    from tests.conftest import make_photos
+
+    make_photos(tmp_path / "a", 1)
+    make_photos(tmp_path / "b", 1)
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: clash
+inputs:
+  photos: {glob: "*/*.jpg"}
+steps:
+  - id: save
+    from: photos
+    uses: image.save
+    with: {to: "out/{stem}.jpg"}
+""")
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "a/photo_00.jpg" in res.stderr and "b/photo_00.jpg" in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_graph_formats(tmp_path, flow):
+    shutil.copy(REPO / "workflows" / "thumbnails.yaml", tmp_path / "t.yaml")
+    text = flow("graph", "t.yaml")
+    assert text.returncode == 0, text.stderr
+    assert "orient→shrink→save" in text.stdout and "summary→write" in text.stdout
+    mer = flow("graph", "t.yaml", "--format", "mermaid")
+    assert mer.stdout.startswith("flowchart LR")
+    dot = flow("graph", "t.yaml", "--format", "dot")
+    assert dot.stdout.startswith("digraph")
+
+
+def test_steps_and_schema_commands(tmp_path, flow):
+    listing = flow("steps")
+    assert listing.returncode == 0
+    for name in ("image.resize", "numeric.stats", "io.write", "util.sleep"):
+        assert name in listing.stdout
+    one = flow("steps", "image.resize")
+    assert "width" in one.stdout and "fit" in one.stdout
+    schema = json.loads(flow("schema").stdout)
+    assert "steps" in json.dumps(schema)
+    bad = flow("steps", "image.rezise")
+    assert bad.returncode == 2 and "image.resize" in bad.stderr
+
+
+def test_validate_many_files_reports_all(tmp_path, flow):
+    write(tmp_path / "good.yaml", (REPO / "workflows" / "squares.yaml").read_text())
+    write(tmp_path / "bad.yaml", "flow: 1\nname: Bad Name\ninputs: {}\nsteps: []\n")
+    res = flow("validate", "good.yaml", "bad.yaml")
+    assert res.returncode == 2
+    assert "good.yaml: ok" in res.stdout
+    assert "bad.yaml:2:" in res.stderr

@@ -1,0 +1,193 @@
+"""Per-item output paths: templates, confinement to the workdir, collisions, own outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from runner.errors import FlowError, Pos
+from runner.inputs import Item, expand
+from runner.model import GlobSource, Input
+from runner.outputs import (
+    OutputClaims,
+    OutputPatterns,
+    Resolver,
+    check_collisions,
+    could_write,
+    fill,
+    resolve_output,
+)
+
+STEP = Pos("wf.yaml", 12, 9)
+
+
+def photos(tmp_path: Path, *names: str) -> list[Item]:
+    for name in names:
+        p = tmp_path / "photos" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    src = expand(Input("photos", GlobSource(("photos/**/*.jpg",)), Pos("wf.yaml", 3, 5)),
+                 str(tmp_path))
+    return list(src.items())
+
+
+# ---------------------------------------------------------------- fill
+
+
+def test_fill_uses_the_items_fields(tmp_path):
+    item = photos(tmp_path, "2023/a.jpg")[0]
+    assert fill("build/{relpath}_{index}{ext}", item) == "build/2023/a_0.jpg"
+    assert fill("{parent}/{stem}.png", item) == "2023/a.png"
+    assert fill("n{index:03d}_{stem}.txt", Item(7, 49)) == "n007_49.txt"
+
+
+def test_fill_with_an_unknown_field_is_a_flow_error():
+    with pytest.raises(FlowError) as err:
+        fill("{stemm}.jpg", Item(0, 1), pos=STEP, where="steps[2].with.to")
+    assert str(err.value) == ("wf.yaml:12:9: error: steps[2].with.to: unknown field {stemm} in "
+                              "'{stemm}.jpg' (did you mean 'stem'?)")
+    with pytest.raises(FlowError, match="bad output template"):
+        fill("{stem", Item(0, 1))
+
+
+# ---------------------------------------------------------------- confinement
+
+
+def test_paths_inside_the_workdir_become_absolute(tmp_path):
+    wd = os.path.realpath(tmp_path)
+    assert resolve_output("build/a.jpg", str(tmp_path), False) == f"{wd}/build/a.jpg"
+    assert resolve_output("build/../b.jpg", str(tmp_path), False) == f"{wd}/b.jpg"
+    assert resolve_output(f"{wd}/c/d.jpg", str(tmp_path), False) == f"{wd}/c/d.jpg"
+
+
+def test_paths_outside_the_workdir_are_refused(tmp_path):
+    for path in ("../x.jpg", "build/../../x.jpg", "/tmp/elsewhere/x.jpg"):
+        with pytest.raises(FlowError) as err:
+            resolve_output(path, str(tmp_path), False, pos=STEP, where="steps[2].with.to")
+        assert str(err.value) == (f"wf.yaml:12:9: error: steps[2].with.to: output path escapes "
+                                  f"the working directory: {path} (use --allow-outside)")
+
+
+def test_a_symlink_in_the_output_folder_pointing_outside_is_refused(tmp_path):
+    wd, outside = tmp_path / "wd", tmp_path / "outside"
+    (wd / "build").mkdir(parents=True)
+    outside.mkdir()
+    (wd / "build/out").symlink_to(outside)
+    with pytest.raises(FlowError, match="escapes the working directory through a symlink: "
+                                        "build/out/new/a.jpg"):
+        resolve_output("build/out/new/a.jpg", str(wd), False)
+    (wd / "build/file.jpg").symlink_to(outside / "file.jpg")  # the output itself a link
+    with pytest.raises(FlowError, match="through a symlink"):
+        resolve_output("build/file.jpg", str(wd), False)
+    # a link that stays inside is fine
+    (wd / "build/inside").symlink_to(wd / "build")
+    assert resolve_output("build/inside/a.jpg", str(wd), False).endswith("/build/inside/a.jpg")
+
+
+def test_allow_outside_accepts_any_path(tmp_path):
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    (wd / "out").symlink_to(tmp_path)
+    r = Resolver(str(wd), allow_outside=True)
+    assert r.resolve("../x.jpg") == str(tmp_path / "x.jpg")
+    assert r.resolve("/tmp/elsewhere/x.jpg") == "/tmp/elsewhere/x.jpg"
+    assert r.resolve("out/x.jpg") == str(wd / "out/x.jpg")
+
+
+def test_a_symlinked_workdir_is_fine(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    want = os.path.realpath(tmp_path / "real") + "/build/a.jpg"
+    assert resolve_output("build/a.jpg", str(tmp_path / "alias"), False) == want
+    # the workdir's own spelling joined onto the template, as the engine does
+    assert resolve_output(str(tmp_path / "alias/build/a.jpg"), str(tmp_path / "alias"),
+                          False) == want
+    with pytest.raises(FlowError, match=r"escapes the working directory: \.\./x\.jpg"):
+        resolve_output(str(tmp_path / "alias/../x.jpg"), str(tmp_path / "alias"), False)
+
+
+# ---------------------------------------------------------------- collisions
+
+
+def pairs(items: list[Item], template: str, workdir: Path) -> list[tuple[Item, str]]:
+    r = Resolver(str(workdir))
+    return [(it, r.resolve(fill(template, it))) for it in items]
+
+
+def test_two_items_writing_one_path_name_both_sources(tmp_path):
+    items = photos(tmp_path, "a.jpg", "sub/a.jpg", "b.jpg")
+    with pytest.raises(FlowError) as err:
+        check_collisions(pairs(items, "build/{stem}.jpg", tmp_path), STEP, "steps[2].with.to",
+                         str(tmp_path))
+    assert str(err.value) == ("wf.yaml:12:9: error: steps[2].with.to: photos/a.jpg and "
+                              "photos/sub/a.jpg would both write build/a.jpg")
+    # {relpath} keeps them apart
+    check_collisions(pairs(items, "build/{relpath}.jpg", tmp_path), STEP, "steps[2].with.to",
+                     str(tmp_path))
+
+
+def test_many_items_to_one_path_are_counted(tmp_path):
+    items = [Item(i, i) for i in range(5)]
+    with pytest.raises(FlowError, match=r"item 0 \(0\), item 1 \(1\) and 3 more would all "
+                                        r"write out.txt"):
+        check_collisions(pairs(items, "out.txt", tmp_path), STEP, "steps[0].with.to",
+                         str(tmp_path))
+
+
+def test_two_steps_writing_one_path_are_caught(tmp_path):
+    items = photos(tmp_path, "a.jpg", "b.jpg")
+    claims = OutputClaims(str(tmp_path))
+    claims.add(pairs(items, "build/{stem}.jpg", tmp_path), STEP, "steps[2].with.to")
+    claims.add(pairs(items[1:], "build/{name}", tmp_path), Pos("wf.yaml", 20, 9),
+               "steps[4].with.to")
+    with pytest.raises(FlowError) as err:
+        claims.raise_if_any()
+    assert str(err.value) == ("wf.yaml:20:9: error: steps[4].with.to: photos/b.jpg would write "
+                              "build/b.jpg, which steps[2].with.to also writes (for photos/b.jpg)")
+
+
+# ---------------------------------------------------------------- could_write
+
+
+def test_could_write_covers_what_the_templates_produce(tmp_path):
+    pat = OutputPatterns.of(["build/thumbs/{stem}.jpg", "mirror/{relpath}.png",
+                             "n/{index}.txt"], str(tmp_path))
+    assert pat.could_write(str(tmp_path / "build/thumbs/x.jpg"))
+    assert pat.could_write("build/thumbs/y.jpg")
+    assert not pat.could_write("build/thumbs/sub/x.jpg")
+    assert not pat.could_write("build/x.jpg")
+    assert pat.could_write("mirror/a/b/c.png")
+    assert not pat.could_write("mirror/a/b/c.jpg")
+    assert pat.could_write("n/12.txt") and not pat.could_write("n/x.txt")
+
+
+def test_a_glob_never_takes_the_workflows_own_outputs(tmp_path):
+    # The outputs land inside the input tree, as after an earlier run.
+    photos(tmp_path, "a.jpg", "sub/b.jpg", "thumbs/a.jpg", "thumbs/b.jpg")
+    pat = OutputPatterns.of(["photos/thumbs/{stem}.jpg", "photos/summary.json"], str(tmp_path))
+    src = expand(Input("photos", GlobSource(("photos/**/*",)), Pos("wf.yaml", 3, 5)),
+                 str(tmp_path), skip=pat.could_write)
+    (tmp_path / "photos/summary.json").write_text("{}")
+    got = [os.path.relpath(i.source, tmp_path) for i in src.items()]
+    assert got == ["photos/a.jpg", "photos/sub/b.jpg"]
+    again = expand(Input("photos", GlobSource(("photos/**/*",)), Pos("wf.yaml", 3, 5)),
+                   str(tmp_path), skip=pat.could_write)
+    assert again.count == 2
+
+
+def test_fixed_output_paths_passed_positionally_are_never_inputs(tmp_path):
+    # As the engine calls it: could_write(templates, fixed paths, workdir) as expand's 3rd arg.
+    photos(tmp_path, "a.jpg", "contact.jpg", "small/a.jpg")
+    writes = could_write(["photos/small/{stem}.jpg"],
+                         [resolve_output("photos/contact.jpg", str(tmp_path), False)],
+                         str(tmp_path))
+    src = expand(Input("photos", GlobSource(("photos/**/*.jpg",)), Pos("wf.yaml", 3, 5)),
+                 str(tmp_path), writes)
+    assert [os.path.relpath(i.source, tmp_path) for i in src.items()] == ["photos/a.jpg"]
+
+
+def test_an_escape_joined_onto_the_workdir_is_shown_as_written(tmp_path):
+    with pytest.raises(FlowError, match=r"escapes the working directory: \.\./x\.jpg \(use"):
+        resolve_output(os.path.join(tmp_path, "../x.jpg"), str(tmp_path), False)
