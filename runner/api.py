@@ -14,13 +14,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from runner.engine import Scheduler, StageRun, Stopped
-from runner.errors import FlowError, Pos, Problem
+from runner.errors import FlowError, Problem
 from runner.execute.base import Executor, ExecutorOptions
 from runner.feed import Feed, StageChain, auto_chunksize, build_chain, item_outs
 from runner.graph import Plan, Stage, plan
 from runner.inputs import Item, ItemSource, expand
 from runner.model import Workflow
-from runner.outputs import check_collisions, could_write
+from runner.outputs import OutputClaims, Resolver, could_write
 from runner.report.events import (
     Notice,
     Reporter,
@@ -56,7 +56,7 @@ class Prepared:
     plan: Plan
     sources: dict[str, ItemSource]
     chains: dict[str, StageChain]
-    allow_outside: bool = False
+    resolver: Resolver
     output_dirs: list[str] = field(default_factory=list)
 
     def root_count(self, stage: Stage) -> int:
@@ -83,14 +83,20 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     """Plan, expand inputs and check every output path before anything runs."""
     p = plan(workflow)
     spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
+    resolver = Resolver(workflow.workdir, allow_outside)
     chains = {}
+    problems: list[Problem] = []
     for st in p.stages:
         fold_step = p.stage(_consumer(p, st)).steps[0] if st.fold else None
-        chains[st.id] = build_chain(st, workflow.workdir, allow_outside, spill, fold_step)
+        try:
+            chains[st.id] = build_chain(st, resolver, spill, fold_step)
+        except FlowError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise FlowError(problems)
     templates = [o.template for sc in chains.values() for o in sc.outputs]
     statics = [path for sc in chains.values() for path in sc.static_paths]
     writes = could_write(templates, statics, workflow.workdir)
-    problems: list[Problem] = []
     sources: dict[str, ItemSource] = {}
     for inp in workflow.inputs:
         try:
@@ -99,8 +105,8 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
             problems.extend(err.problems)
     if problems:
         raise FlowError(problems)
-    prep = Prepared(p, sources, chains, allow_outside)
-    _check_outputs(prep, workflow, allow_outside)
+    prep = Prepared(p, sources, chains, resolver)
+    _check_outputs(prep, workflow)
     return prep
 
 
@@ -123,10 +129,11 @@ def _root_items(prep: Prepared, stage: Stage) -> Iterator[Item]:
 LARGE = 1_000_000  # past this many items, outputs are checked as they are made
 
 
-def _check_outputs(prep: Prepared, workflow: Workflow, allow_outside: bool) -> None:
+def _check_outputs(prep: Prepared, workflow: Workflow) -> None:
     """Two items writing one path, or a path outside the workdir: refused up front."""
     dirs: set[str] = set()
     problems: list[Problem] = []
+    claims = OutputClaims(workflow.workdir)
     for st in prep.plan.stages:
         sc = prep.chains[st.id]
         dirs.update(os.path.dirname(p) for p in sc.static_paths)
@@ -135,7 +142,7 @@ def _check_outputs(prep: Prepared, workflow: Workflow, allow_outside: bool) -> N
         pairs = []
         try:
             for item in _root_items(prep, st):
-                outs = item_outs(sc, item, workflow.workdir, allow_outside)
+                outs = item_outs(sc, item, prep.resolver)
                 pairs.append((item, outs))
         except FlowError as err:
             problems.extend(err.problems)
@@ -143,11 +150,11 @@ def _check_outputs(prep: Prepared, workflow: Workflow, allow_outside: bool) -> N
         for o_index, o in enumerate(sc.outputs):
             paths = [(item, outs[o_index][2]) for item, outs in pairs]
             dirs.update(os.path.dirname(p) for _, p in paths)
-            try:
-                check_collisions(paths, o.step.pos, f"steps.{o.step.id}.with.{o.arg}",
-                                 workflow.workdir)
-            except FlowError as err:
-                problems.extend(err.problems)
+            claims.add(paths, o.step.pos, f"steps.{o.step.id}.with.{o.arg}")
+    try:
+        claims.raise_if_any()
+    except FlowError as err:
+        problems.extend(err.problems)
     if problems:
         raise FlowError(problems)
     prep.output_dirs = sorted(dirs)
@@ -233,8 +240,10 @@ def _cancel(executor: Executor | None, sched: Scheduler) -> None:
 
 def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     """Remove spilled images and temporary files a killed worker may have left."""
-    from steps.io import sweep_temp
-
+    try:
+        from steps.io import sweep_temp
+    except ImportError:  # TODO: lands with steps/io.py
+        return
     spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
     shutil.rmtree(spill, ignore_errors=True)
     sweep_temp(prep.output_dirs)
@@ -254,9 +263,8 @@ def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
 
 def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun]) -> Feed:
     """The task feed of a stage whose sources are all finished."""
-    st, wd, allow = r.stage, prep.plan.workflow.workdir, prep.allow_outside
-    base = dict(stage=st, sc=r.sc, workdir=wd, allow_outside=allow, workers=r.workers,
-                chunksize=1)
+    st = r.stage
+    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1)
     if st.kind == "reduce":
         r.total = 1
         if st.folded:

@@ -165,7 +165,7 @@ class Scheduler:
             for _, value in res.values:
                 r.results.append((0, Item(0, value)))
             return
-        if r.stage.fold:
+        if r.stage.fold and res.partial is not None:  # None: the chunk failed whole
             r.partials.append(res.partial)
         for off, value in res.values:
             src = self._item(meta, off)

@@ -8,17 +8,16 @@ tasks in flight. A range input is shipped as sub-ranges, never as items.
 from __future__ import annotations
 
 import math
-import os
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.execute.base import Chain, ChainStep, Task, range_of
-from runner.graph import OPEN_REF, Stage
+from runner.graph import Stage, open_ref
 from runner.inputs import Item
 from runner.model import StepSpec
-from runner.outputs import fill, resolve_output
+from runner.outputs import Resolver, fill
 
 
 def has_fields(template: str) -> bool:
@@ -45,7 +44,7 @@ class StageChain:
     static_paths: tuple[str, ...]  # outputs with no per-item field, resolved
 
 
-def build_chain(stage: Stage, workdir: str, allow_outside: bool, spill_dir: str | None,
+def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
                 fold_step: StepSpec | None) -> StageChain:
     """The ChainSteps of a stage: image.open inserted, static outputs resolved."""
     steps: list[ChainStep] = []
@@ -53,7 +52,7 @@ def build_chain(stage: Stage, workdir: str, allow_outside: bool, spill_dir: str 
     static_paths: list[str] = []
     for i, st in enumerate(stage.steps):
         if i in stage.open_before:
-            steps.append(ChainStep(id=st.id, ref=OPEN_REF, kind="map"))
+            steps.append(ChainStep(id=st.id, ref=open_ref(), kind="map"))
         args = st.args.as_dict()
         for name in st.outputs:
             tmpl = args.get(name)
@@ -62,7 +61,7 @@ def build_chain(stage: Stage, workdir: str, allow_outside: bool, spill_dir: str 
             if has_fields(tmpl):
                 outputs.append(OutputArg(len(steps), name, tmpl, st))
             else:
-                args[name] = resolve_output(os.path.join(workdir, tmpl), workdir, allow_outside)
+                args[name] = resolver.resolve(tmpl, pos=st.pos, where=f"steps.{st.id}.with.{name}")
                 static_paths.append(args[name])
         folded = stage.folded and i == 0
         steps.append(ChainStep(id=st.id, ref=st.ref, kind=st.kind,
@@ -75,12 +74,11 @@ def build_chain(stage: Stage, workdir: str, allow_outside: bool, spill_dir: str 
     return StageChain(chain, tuple(outputs), tuple(static_paths))
 
 
-def item_outs(sc: StageChain, item: Item, workdir: str, allow_outside: bool) -> tuple:
+def item_outs(sc: StageChain, item: Item, resolver: Resolver) -> tuple:
     """``((chain_pos, arg, path), ...)`` for one item."""
-    return tuple((o.chain_pos, o.arg,
-                  resolve_output(os.path.join(workdir, fill(o.template, item)), workdir,
-                                 allow_outside))
-                 for o in sc.outputs)
+    return tuple((o.chain_pos, o.arg, resolver.resolve(
+        fill(o.template, item, pos=o.step.pos), pos=o.step.pos,
+        where=f"steps.{o.step.id}.with.{o.arg}")) for o in sc.outputs)
 
 
 def auto_chunksize(count: int, workers: int, mode: str) -> int:
@@ -96,8 +94,7 @@ class Feed:
 
     stage: Stage
     sc: StageChain
-    workdir: str
-    allow_outside: bool
+    resolver: Resolver
     workers: int
     chunksize: int
     items: Iterator[Item] | None = None  # item-by-item sources
@@ -134,7 +131,7 @@ class Feed:
         if not batch:
             self.exhausted = True
             return None
-        entries = tuple((i, it.value, item_outs(self.sc, it, self.workdir, self.allow_outside))
+        entries = tuple((i, it.value, item_outs(self.sc, it, self.resolver))
                         for i, it in enumerate(batch))
         return Task(stage_id, next(self.next_id), chain, items=entries), batch
 

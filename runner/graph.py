@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from runner.model import Parallel, StepSpec, Workflow
 
-OPEN_REF = "steps.image:open_image"
+
+
+def open_ref() -> str:
+    """The function behind ``image.open``, inserted before an image step fed paths."""
+    import steps.image
+    from steps.registry import collect
+
+    return collect(steps.image)["image.open"].ref
 
 
 @dataclass(frozen=True)

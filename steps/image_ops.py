@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -323,9 +324,15 @@ def save_image(img: Image, to: str, fmt: str | None = None, quality: int = 85) -
 
 # ---------------------------------------------------------------- step helpers
 
+def is_image(value: Any) -> bool:
+    """Whether ``value`` is a Pillow image (without importing Pillow to find out)."""
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(value, pil.Image)
+
+
 def as_image(value: Any) -> Image:
     """A Pillow image from an image or a path (opened lazily); else a clear error."""
-    if type(value).__module__.startswith("PIL."):
+    if is_image(value):
         return value
     if isinstance(value, (str, os.PathLike)):
         return open_path(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,8 +90,9 @@ def write(values: list[Any], to: str, as_list: bool = False) -> str:
 
 
 def _refuse_images(values: list[Any]) -> None:
+    pil = sys.modules.get("PIL.Image")  # no Pillow loaded: no image can be here
     for v in values:
-        if type(v).__module__.startswith("PIL."):
+        if pil is not None and isinstance(v, pil.Image):
             raise ValueError("io.write cannot write images; use image.save or "
                              "image.contact_sheet")
 
