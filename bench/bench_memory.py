@@ -84,9 +84,9 @@ def peak_rss(cmd: list[str], interval: float = 0.005) -> dict[str, Any]:
             kids = _descendants(proc.pid)
             for pid in kids:
                 child = max(child, _status_kb(pid, "VmHWM:") or 0)
-            now = (_status_kb(proc.pid, "VmRSS:") or 0) + sum(
-                _status_kb(pid, "VmRSS:") or 0 for pid in kids)
-            total = max(total, now)
+            own = _status_kb(proc.pid, "VmRSS:") or 0
+            parent = max(parent, own)  # it may have grown since VmHWM was read
+            total = max(total, own + sum(_status_kb(pid, "VmRSS:") or 0 for pid in kids))
             time.sleep(interval)
         seconds = time.perf_counter() - t0
         err.seek(0)

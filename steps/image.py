@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from steps.image_ops import (
     SPILL_SUFFIX,
+    WIDE,
     ImageError,
     as_image,
     brightness,
@@ -34,6 +35,7 @@ from steps.image_ops import (
     save_image,
     smooth,
     thumbnail_size,
+    to_8bit,
 )
 from steps.image_spill import spill
 from steps.registry import StepNotice, step
@@ -60,7 +62,7 @@ def _resample(name: str) -> int:
     return getattr(Image.Resampling, name.upper())
 
 
-@step("image.open", schema=_NO_ARGS, takes="path", gives="image")
+@step("image.open", drops=False, schema=_NO_ARGS, takes="path", gives="image")
 def open_(value: Any) -> Image:
     """Open an image file (lazily: pixels are decoded by the first step that needs them).
 
@@ -70,7 +72,7 @@ def open_(value: Any) -> Image:
     return as_image(value)
 
 
-@step("image.auto_orient", schema=_NO_ARGS, takes="image", gives="image")
+@step("image.auto_orient", drops=False, schema=_NO_ARGS, takes="image", gives="image")
 def auto_orient(value: Any) -> Image:
     """Turn the image upright as its EXIF orientation says (unchanged when it is upright)."""
     from PIL import ImageOps
@@ -103,7 +105,7 @@ _RESIZE_SCHEMA = {
 }
 
 
-@step("image.resize", schema=_RESIZE_SCHEMA, takes="image", gives="image")
+@step("image.resize", drops=False, schema=_RESIZE_SCHEMA, takes="image", gives="image")
 def resize(value: Any, width: int | None = None, height: int | None = None,
            fit: str = "contain", filter: str = "bicubic",  # noqa: A002 - the user's name
            color: str | None = None) -> Image:
@@ -140,7 +142,7 @@ _THUMB_SCHEMA = {
 }
 
 
-@step("image.thumbnail", schema=_THUMB_SCHEMA, takes="image", gives="image")
+@step("image.thumbnail", drops=False, schema=_THUMB_SCHEMA, takes="image", gives="image")
 def thumbnail(value: Any, size: int | list[int], filter: str = "bicubic",  # noqa: A002
               ) -> Image:
     """Shrink to fit a box, keeping the aspect (as Pillow's thumbnail); JPEGs shrink on load."""
@@ -171,7 +173,7 @@ _CROP_SCHEMA = {
 }
 
 
-@step("image.crop", schema=_CROP_SCHEMA, takes="image", gives="image")
+@step("image.crop", drops=False, schema=_CROP_SCHEMA, takes="image", gives="image")
 def crop(value: Any, left: int = 0, top: int = 0, right: int | None = None,
          bottom: int | None = None, box: list[int] | None = None) -> Image:
     """Keep the region between the given edges (pixels from the top-left corner)."""
@@ -204,7 +206,7 @@ _ROTATE_SCHEMA = {
 _QUARTER_TURNS = {90: "ROTATE_90", 180: "ROTATE_180", 270: "ROTATE_270"}
 
 
-@step("image.rotate", schema=_ROTATE_SCHEMA, takes="image", gives="image")
+@step("image.rotate", drops=False, schema=_ROTATE_SCHEMA, takes="image", gives="image")
 def rotate(value: Any, degrees: float, expand: bool = True,
            filter: str = "bicubic", color: str | None = None) -> Image:  # noqa: A002
     """Turn the image counter-clockwise by the given degrees (quarter turns exact)."""
@@ -230,7 +232,7 @@ _FLIP_SCHEMA = {"type": "object", "properties": {
                   "description": "horizontal: mirror left-right; vertical: upside down"}}}
 
 
-@step("image.flip", schema=_FLIP_SCHEMA, takes="image", gives="image")
+@step("image.flip", drops=False, schema=_FLIP_SCHEMA, takes="image", gives="image")
 def flip(value: Any, direction: str = "horizontal") -> Image:
     """Mirror the image left-right (horizontal) or top-bottom (vertical)."""
     from PIL import Image as PILImage
@@ -240,7 +242,7 @@ def flip(value: Any, direction: str = "horizontal") -> Image:
     return loaded(as_image(value)).transpose(how)
 
 
-@step("image.grayscale", schema=_NO_ARGS, takes="image", gives="image")
+@step("image.grayscale", drops=False, schema=_NO_ARGS, takes="image", gives="image")
 def grayscale(value: Any) -> Image:
     """Convert to shades of grey (transparency kept)."""
     img = smooth(loaded(as_image(value)))
@@ -258,7 +260,7 @@ _CONVERT_SCHEMA = {"type": "object", "required": ["mode"], "properties": {
                             "P (256-colour palette), CMYK, I;16 (16-bit grey) ..."}}}
 
 
-@step("image.convert", schema=_CONVERT_SCHEMA, takes="image", gives="image")
+@step("image.convert", drops=False, schema=_CONVERT_SCHEMA, takes="image", gives="image")
 def convert(value: Any, mode: str) -> Image:
     """Convert to another Pillow mode (16-bit images are scaled, not clipped, to 8 bits)."""
     from PIL import Image as PILImage
@@ -266,9 +268,8 @@ def convert(value: Any, mode: str) -> Image:
     img = loaded(as_image(value))
     if img.mode == mode:
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I") and mode not in ("I", "I;16", "F"):
-        # Pillow clips 16-bit values to 255 (all white); scale them instead.
-        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode in WIDE and mode not in WIDE and mode != "F":
+        img = to_8bit(img)  # Pillow's own convert clips 16-bit tones at 255 (all white)
     if mode == "P":
         img = smooth(img)
         if "A" in img.mode:
@@ -282,7 +283,7 @@ _BLUR_SCHEMA = {"type": "object", "properties": {
                "description": "Gaussian blur radius in pixels (default 2)"}}}
 
 
-@step("image.blur", schema=_BLUR_SCHEMA, takes="image", gives="image")
+@step("image.blur", drops=False, schema=_BLUR_SCHEMA, takes="image", gives="image")
 def blur(value: Any, radius: float = 2) -> Image:
     """Gaussian blur."""
     from PIL import ImageFilter
@@ -299,7 +300,7 @@ _SHARPEN_SCHEMA = {"type": "object", "properties": {
                   "description": "smallest brightness change that is sharpened (default 3)"}}}
 
 
-@step("image.sharpen", schema=_SHARPEN_SCHEMA, takes="image", gives="image")
+@step("image.sharpen", drops=False, schema=_SHARPEN_SCHEMA, takes="image", gives="image")
 def sharpen(value: Any, radius: float = 2, percent: int = 150, threshold: int = 3) -> Image:
     """Sharpen with an unsharp mask."""
     from PIL import ImageFilter
@@ -313,7 +314,7 @@ _AUTOCONTRAST_SCHEMA = {"type": "object", "properties": {
                "description": "percent of darkest and lightest pixels to ignore (default 0)"}}}
 
 
-@step("image.autocontrast", schema=_AUTOCONTRAST_SCHEMA, takes="image", gives="image")
+@step("image.autocontrast", drops=False, schema=_AUTOCONTRAST_SCHEMA, takes="image", gives="image")
 def autocontrast(value: Any, cutoff: float = 0) -> Image:
     """Stretch the tones to the full range (alpha left alone)."""
     from PIL import Image as PILImage
@@ -335,7 +336,7 @@ _MEASURE_SCHEMA = {"type": "object", "required": ["what"], "properties": {
                             "sizes; aspect: width / height"}}}
 
 
-@step("image.measure", schema=_MEASURE_SCHEMA, takes="image", gives="number")
+@step("image.measure", drops=False, schema=_MEASURE_SCHEMA, takes="image", gives="number")
 def measure(value: Any, what: str) -> float | int:
     """A number about the image; sizes come from the header without decoding pixels."""
     img = as_image(value)
@@ -366,7 +367,7 @@ _SAVE_SCHEMA = {
 }
 
 
-@step("image.save", schema=_SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
+@step("image.save", drops=False, schema=_SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
 def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the user's name
          quality: int = 85) -> str:
     """Write the image (atomically: whole or not at all); gives the output path.

@@ -231,7 +231,7 @@ _STORES = {
     "BMP": {"1", "L", "P", "RGB", "RGBA"},
 }
 _LOSSY = {"JPEG", "WEBP"}
-_WIDE = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+WIDE = {"I;16", "I;16B", "I;16L", "I;16N", "I"}  # more than 8 bits a pixel
 
 
 def format_for(path: str, fmt: str | None) -> str:
@@ -267,19 +267,28 @@ def fit_mode(img: Image, fmt: str) -> Image:
         if img.getchannel("A").getextrema()[0] == 255:
             return fit_mode(img.convert("L" if mode[0] == "L" else "RGB"), fmt)
         raise ImageError(f"cannot save {mode} with transparency as {fmt}; use .png")
-    if mode in _WIDE:
+    if mode in WIDE:
         lo, hi = img.getextrema()
         if lo < 0 or hi > 65535:
             raise ImageError(f"cannot save 32-bit mode {mode} as {fmt}; use .tiff")
-        if mode == "I" and hi <= 255:  # already in 8-bit range: exact
-            return fit_mode(img.convert("L"), fmt)
-        warnings.warn(StepNotice(f"16-bit image saved as 8-bit {fmt}"), stacklevel=3)
-        return fit_mode(img.point(lambda v: v / 256).convert("L"), fmt)
+        if mode != "I" or hi > 255:  # real 16-bit tones: say that they lose precision
+            warnings.warn(StepNotice(f"16-bit image saved as 8-bit {fmt}"), stacklevel=3)
+        return fit_mode(to_8bit(img), fmt)
     if mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         return fit_mode(img.convert("RGB"), fmt)
     if mode == "1":
         return fit_mode(img.convert("L"), fmt)
     raise ImageError(f"cannot save mode {mode} as {fmt}; use .tiff or image.convert first")
+
+
+def to_8bit(img: Image) -> Image:
+    """A 16-bit grey image as 8-bit L, tones scaled (Pillow's convert would clip at 255).
+
+    Mode I holding only 0-255 (8-bit data in a 32-bit image) is converted as it is.
+    """
+    if img.mode == "I" and img.getextrema()[1] <= 255:
+        return img.convert("L")
+    return img.point(lambda v: v / 256).convert("L")
 
 
 def _orientation(img: Image) -> int:
@@ -289,7 +298,8 @@ def _orientation(img: Image) -> int:
         return 1
 
 
-def save_image(img: Image, to: str, fmt: str | None = None, quality: int = 85) -> str:
+def save_image(img: Image, to: str | os.PathLike[str], fmt: str | None = None,
+               quality: int = 85) -> str:
     """Write ``img`` to ``to`` atomically, in a mode the format takes; returns ``to``.
 
     Keeps the ICC colour profile and a non-default EXIF orientation (so viewers still
@@ -319,7 +329,7 @@ def save_image(img: Image, to: str, fmt: str | None = None, quality: int = 85) -
         if isinstance(exc, ImageError) or (isinstance(exc, OSError) and exc.errno):
             raise  # a real file-system error (disk full, permission) says so itself
         raise ImageError(f"cannot save mode {out.mode} as {fmt}: {_one_line(exc)}") from None
-    return to
+    return os.fspath(to)
 
 
 # ---------------------------------------------------------------- step helpers
@@ -386,8 +396,10 @@ def brightness(img: Image) -> float:
     if img.format in ("JPEG", "MPO") and img.tile and img.mode == "RGB":
         img.draft("L", None)
     img = smooth(loaded(img))
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        raise ImageError(f"brightness of mode {img.mode} is not on a 0-255 scale; "
+    if img.mode in WIDE:
+        img = to_8bit(img)  # 16-bit tones scaled to 0-255, like every other image
+    elif img.mode == "F":
+        raise ImageError("brightness of a float image (mode F) has no 0-255 scale; "
                          "use image.convert first")
     if img.mode != "L":
         img = img.convert("LA" if "A" in img.mode else "L").getchannel(0)
@@ -398,8 +410,8 @@ def rgb_over(img: Image, color: str) -> Image:
     """``img`` as RGB, any transparency laid over the background colour."""
     from PIL import Image as PILImage
 
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        img = img.point(lambda v: v / 256).convert("L")
+    if img.mode in WIDE:
+        img = to_8bit(img)
     if "A" in img.mode or img.mode == "RGBa":
         back = PILImage.new("RGBA", img.size, color)
         return PILImage.alpha_composite(back, img.convert("RGBA")).convert("RGB")

@@ -68,7 +68,8 @@ def _square_batch(values: Iterable[Any]) -> Iterator[Any]:
     return (x * x for x in values)
 
 
-@step("numeric.square", schema=_NO_ARGS, takes="number", gives="number", batch=_square_batch)
+@step("numeric.square", schema=_NO_ARGS, takes="number", gives="number", batch=_square_batch,
+      drops=False)
 def square(value: Number) -> Number:
     """The value times itself (ints stay exact ints)."""
     try:
@@ -81,7 +82,8 @@ def _cube_batch(values: Iterable[Any]) -> Iterator[Any]:
     return map(pow, values, repeat(3))
 
 
-@step("numeric.cube", schema=_NO_ARGS, takes="number", gives="number", batch=_cube_batch)
+@step("numeric.cube", schema=_NO_ARGS, takes="number", gives="number", batch=_cube_batch,
+      drops=False)
 def cube(value: Number) -> Number:
     """The value to the third power (ints stay exact ints)."""
     try:
@@ -104,7 +106,8 @@ _POWER_SCHEMA = {"type": "object", "required": ["exponent"], "properties": {
     "exponent": _num("the power to raise each value to; a whole number keeps ints exact")}}
 
 
-@step("numeric.power", schema=_POWER_SCHEMA, takes="number", gives="number", batch=_power_batch)
+@step("numeric.power", schema=_POWER_SCHEMA, takes="number", gives="number", batch=_power_batch,
+      drops=False)
 def power(value: Number, exponent: Number) -> Number:
     """The value raised to the given exponent."""
     try:
@@ -126,7 +129,8 @@ _SCALE_SCHEMA = {"type": "object", "minProperties": 1, "properties": {
     "offset": _num("then add this (default 0)", default=0)}}
 
 
-@step("numeric.scale", schema=_SCALE_SCHEMA, takes="number", gives="number", batch=_scale_batch)
+@step("numeric.scale", schema=_SCALE_SCHEMA, takes="number", gives="number", batch=_scale_batch,
+      drops=False)
 def scale(value: Number, factor: Number = 1, offset: Number = 0) -> Number:
     """Multiply by factor, then add offset."""
     try:
@@ -159,7 +163,8 @@ _BOUNDS_SCHEMA = {"type": "object", "properties": _BOUNDS,
                   "anyOf": [{"required": ["min"]}, {"required": ["max"]}]}
 
 
-@step("numeric.clip", schema=_BOUNDS_SCHEMA, takes="number", gives="number", batch=_clip_batch)
+@step("numeric.clip", schema=_BOUNDS_SCHEMA, takes="number", gives="number", batch=_clip_batch,
+      drops=False)
 def clip(value: Number, min: Number | None = None,  # noqa: A002 - the user's names
          max: Number | None = None) -> Number:  # noqa: A002
     """The value limited to [min, max]."""
@@ -185,7 +190,8 @@ _ROUND_SCHEMA = {"type": "object", "properties": {
                               "tens, hundreds...); halves round to even, as in Python"}}}
 
 
-@step("numeric.round", schema=_ROUND_SCHEMA, takes="number", gives="number", batch=_round_batch)
+@step("numeric.round", schema=_ROUND_SCHEMA, takes="number", gives="number", batch=_round_batch,
+      drops=False)
 def round_(value: Number, digits: int = 0) -> Number:
     """The value rounded to the given decimal places (halves to even)."""
     try:
@@ -198,7 +204,8 @@ def _abs_batch(values: Iterable[Any]) -> Iterator[Any]:
     return map(abs, values)
 
 
-@step("numeric.abs", schema=_NO_ARGS, takes="number", gives="number", batch=_abs_batch)
+@step("numeric.abs", schema=_NO_ARGS, takes="number", gives="number", batch=_abs_batch,
+      drops=False)
 def abs_(value: Number) -> Number:
     """The value without its sign."""
     try:
@@ -211,7 +218,8 @@ def _sqrt_batch(values: Iterable[Any]) -> Iterator[Any]:
     return map(math.sqrt, values)
 
 
-@step("numeric.sqrt", schema=_NO_ARGS, takes="number", gives="number", batch=_sqrt_batch)
+@step("numeric.sqrt", schema=_NO_ARGS, takes="number", gives="number", batch=_sqrt_batch,
+      drops=False)
 def sqrt(value: Number) -> float:
     """The square root (a negative value fails its item)."""
     try:
@@ -246,7 +254,8 @@ _LOG_SCHEMA = {"type": "object", "properties": {
                  exclusiveMinimum=0, **{"not": {"const": 1}})}}
 
 
-@step("numeric.log", schema=_LOG_SCHEMA, takes="number", gives="number", batch=_log_batch)
+@step("numeric.log", schema=_LOG_SCHEMA, takes="number", gives="number", batch=_log_batch,
+      drops=False)
 def log(value: Number, base: Number | None = None) -> float:
     """The logarithm (natural unless a base is given); a value <= 0 fails its item."""
     try:

@@ -60,6 +60,8 @@ class StepDef:
     # For image steps that only need fewer pixels: shrink(args) -> (w, h) the
     # smallest size the step reads, so a JPEG can be decoded at reduced scale.
     shrink: Callable[..., tuple[int, int] | None] | None = None
+    # False when the step never returns None, so the fast path needs no filter after it.
+    drops: bool = True
 
     @property
     def ref(self) -> str:
@@ -71,7 +73,8 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
          description: str | None = None, takes: ValueType = "any", gives: ValueType = "any",
          outputs: Iterable[str] = (), fold: Fold | None = None,
          batch: Callable[..., Any] | None = None,
-         shrink: Callable[..., tuple[int, int] | None] | None = None) -> Callable:
+         shrink: Callable[..., tuple[int, int] | None] | None = None,
+         drops: bool = True) -> Callable:
     """Declare ``fn`` a flow step. Returns the function unchanged.
 
     The schema describes the ``with`` mapping; when it is an object schema without
@@ -91,7 +94,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
             name=name, fn=fn, kind=kind, schema=sch,
             description=description or (doc[0] if doc else ""),
             takes=takes, gives=gives, outputs=tuple(outputs), fold=fold,
-            batch=batch, shrink=shrink)
+            batch=batch, shrink=shrink, drops=drops)
         return fn
 
     return attach

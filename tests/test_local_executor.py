@@ -32,7 +32,10 @@ from runner.execute.base import (
 )
 from runner.execute.local import LocalExecutor, death_reason
 
-from . import faults
+try:
+    from . import faults
+except ImportError:  # tests/ not a package: it is on sys.path itself
+    import faults  # type: ignore[no-redef]
 
 PRELOAD = (faults.MODULE,)
 
@@ -182,6 +185,32 @@ def test_every_idle_worker_killed_leaves_the_pool_usable(make_executor):
             ex.submit(Task("s", tid, chain(("square", {})), span=(0, 10, 1)))
         got = wait_all(ex, 4)
         assert all(isinstance(c, Done) for c in got.values())
+
+
+def test_workers_ignore_ctrl_c(make_executor, tmp_path):
+    ex = make_executor()
+    mark = str(tmp_path / "sleeping")
+    ex.submit(Task("s", 1, chain(("sleep_at", {"at": 0, "seconds": 0.5, "mark": mark})),
+                   items=items([0, 1])))
+    wait_for(lambda: os.path.exists(mark))
+    for pid in ex.worker_pids():
+        faults.kill(pid, signal.SIGINT)
+    got = wait_all(ex, 1)
+    assert isinstance(got[1], Done) and got[1].result.values == ((0, 0), (1, 1))
+
+
+def test_a_result_after_its_task_was_lost_is_ignored(make_executor, tmp_path):
+    ex = make_executor()
+    mark = str(tmp_path / "running")
+    ex.submit(Task("s", 1, chain(("sleep_at", {"seconds": 0.5, "mark": mark})), items=items([0])))
+    wait_for(lambda: os.path.exists(mark))
+    [job] = ex.jobs()
+    assert ex.lose(job.seq, None, "given up on")
+    assert not ex.lose(job.seq, None, "twice")
+    time.sleep(0.8)  # the worker finishes and sends its result meanwhile
+    got = ex.poll(0.1)
+    assert [(type(c).__name__, getattr(c, "reason", "")) for c in got] == [("Lost", "given up on")]
+    assert ex.poll(0.3) == []
 
 
 def test_worker_dying_as_it_takes_a_task_does_not_hang_it(make_executor):
@@ -444,6 +473,34 @@ BROKEN_MAIN = textwrap.dedent("""
                 ex.submit(task)
                 print(ex.poll(20)[0].reason, flush=True)
 """)
+
+
+LEFT_RUNNING = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {root!r})
+    from runner.execute.base import Chain, ChainStep, ExecutorOptions, Task
+    from runner.execute.local import LocalExecutor
+    from {module} import import_root, ref
+
+    if __name__ == "__main__":
+        ex = LocalExecutor()
+        ex.start(ExecutorOptions(workers=2, extra_paths=(import_root(),)))
+        step = ChainStep("sleep", ref("sleep_at"), "map", (("seconds", 60),))
+        ex.submit(Task("s", 1, Chain((step,)), items=((0, 1, ()),)))
+        print(json.dumps(ex.worker_pids()), flush=True)
+        # returns without close(): the atexit hook must end the workers
+""")
+
+
+def test_an_executor_left_running_is_ended_at_exit(tmp_path):
+    script = tmp_path / "left_running.py"
+    script.write_text(LEFT_RUNNING.format(root=faults.import_root(), module=faults.MODULE))
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=30, cwd=tmp_path)
+    assert time.monotonic() - t0 < 5
+    pids = json.loads(out.stdout)
+    assert len(pids) == 2 and faults.wait_gone(pids, 1.0) == []
 
 
 def test_workers_that_cannot_start_fail_tasks_instead_of_hanging(tmp_path):

@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import warnings
+from array import array
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,9 @@ def test_measure_brightness_is_the_mean_of_l(big_jpeg, corpus):
                                                                                 abs=0.5)
     assert S.measure(Image.new("L", (4, 4), 200), what="brightness") == 200.0
     assert S.measure(Image.new("RGB", (4, 4), "white"), what="brightness") == 255.0
+    deep = S.measure(S.open_(str(corpus["gray16"])), what="brightness")  # 16-bit: scaled
+    tones = array("H", full(corpus["gray16"]).tobytes())  # I;16: little-endian uint16
+    assert deep == pytest.approx(sum(tones) / len(tones) / 256, abs=1)
     cmyk = S.measure(S.open_(str(corpus["cmyk"])), what="brightness")
     assert cmyk == pytest.approx(ImageStat.Stat(full(corpus["cmyk"]).convert("L")).mean[0])
 

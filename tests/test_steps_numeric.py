@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from steps import numeric as N
-from steps.registry import load_registry, step_def
+from steps.registry import load_registry, resolve_ref, step_def
 
 INTS = [3, -7, 0, 12, 5, 5, 2**40, -1]
 FLOATS = [0.1, -2.5, 3.25, 1e-9, 7.0, -0.0, 1e12 / 7]
@@ -225,6 +225,7 @@ def test_every_builtin_step_declares_a_complete_schema():
     for name, sd in registry.items():
         if name.split(".")[0] not in ("image", "numeric", "io", "util"):
             continue
+        assert resolve_ref(sd.ref) is sd.fn, name  # how a worker finds the function
         jsonschema.Draft202012Validator.check_schema(sd.schema)
         assert sd.schema["additionalProperties"] is False
         assert sd.description and "\n" not in sd.description, name

@@ -2,21 +2,21 @@
 
 Tasks go to the pool with ``apply_async``; completions come back through a
 thread-safe queue that :meth:`LocalExecutor.poll` drains. What plain Pool gets
-wrong, and what is done about it here:
+wrong, and where it is fixed:
 
 - A worker killed mid-task (SIGKILL, the OOM killer, ``os._exit``) makes Pool
-  wait for ever (CPython gh-66587). A monitor thread watches every worker the
-  pool starts (:class:`~runner.execute.pool.HardenedPool`) and the shared slot
-  table (:mod:`runner.execute.slots`): the task a dead worker held becomes
-  :class:`Lost` with the item it was on; the pool starts a replacement itself.
-- An item past its chain's ``timeout``: the monitor SIGKILLs that worker and
-  reports the task Lost (``timed_out``).
-- A killed worker holding a queue lock would block the whole pool: the locks are
-  ``flock`` locks the kernel releases (see :mod:`runner.execute.pool`).
+  wait for ever (CPython gh-66587); an item may hang. The monitor
+  (:mod:`runner.execute.monitor`) reads which worker holds which task and item
+  from a shared table (:mod:`runner.execute.slots`), reports the task
+  :class:`Lost` at that item, and SIGKILLs a worker past its chain's timeout.
+  The pool starts replacements itself.
+- A worker killed while holding one of Pool's queue locks blocks every other
+  worker, and ``terminate()``, for ever: the locks are ``flock`` locks that die
+  with their holder (:mod:`runner.execute.pool`).
 - Results travel pickled by the worker and are read back in our callback, so a
   value or exception that does not survive pickling fails its item instead of
   killing the pool's result thread (gh-79492); see :mod:`runner.execute.lifeline`.
-- Workers ignore Ctrl-C, die with flow, may be recycled and memory-capped.
+- Workers ignore Ctrl-C, die with flow, are recycled and memory-capped.
 
 Workers start from a fork server (safe beside the live table's thread) that has
 imported ``options.preload`` once, so each new worker starts warm.
@@ -28,14 +28,13 @@ import atexit
 import itertools
 import multiprocessing
 import os
+import pickle
 import queue
 import shutil
-import signal
 import tempfile
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -51,64 +50,38 @@ from runner.execute.base import (
     TaskResult,
     range_of,
 )
-from runner.execute.pool import (
-    FileLock,
-    HardenedPool,
-    exit_status,
-    forget_job,
-    handlers_alive,
-    join_worker_handler,
-)
+from runner.execute.monitor import Job, Monitor, death_reason
+from runner.execute.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
 from runner.execute.worker import reason_of
 
+__all__ = ["LocalExecutor", "death_reason", "default_memory_mb"]
+
 # Defaults for ExecutorOptions fields left at None (0 turns the feature off).
-DEFAULT_MAX_TASKS_PER_WORKER = 500  # a leaking step is reset often; a fork costs ~10 ms
+DEFAULT_MAX_TASKS_PER_WORKER = 500  # a leaking step is reset often; a new worker costs ~10 ms
 DEFAULT_MEMORY_FRACTION = 0.75  # of physical memory, per worker, as an address-space cap
 MIN_DEFAULT_MEMORY_MB = 2048  # never cap below this by default (address space > RSS)
-
-TICK = 0.05  # the monitor's period, seconds
-RESULT_GRACE = 2.0  # a worker that died after returning: wait this long for its result
-ORPHAN_GRACE = 3.0  # see _find_orphans
-STARTUP_FAILURES = 5  # workers dying before asking for work, in a row: the pool is broken
-TERM_GRACE = 0.25  # cancel(): SIGTERM, then SIGKILL after this
+LOCK_DIR_PREFIX = "flow-pool-"  # + flow's pid: the queue lock files, in the temp folder
+# Modules every worker needs; the fork server imports them once.
 PRELOAD = ("runner.execute.lifeline", "runner.execute.worker")
 
 
-@dataclass
-class _Job:
-    task: Task
-    seq: int
-    submitted: float
-    pool: HardenedPool
-    result: Any = None  # the pool's AsyncResult
-    unheld_since: float | None = None
-
-
-@dataclass
-class _State:
-    """Monitor bookkeeping, touched only by the monitor thread (and cancel/close)."""
-
-    killed: dict[int, int] = field(default_factory=dict)  # pid -> seq ended for a timeout
-    suspects: dict[int, tuple[float, str]] = field(default_factory=dict)  # seq -> (deadline, why)
-    last_death: float | None = None
-    startup_failures: int = 0
-
-
 class LocalExecutor(Executor):
-    """Runs tasks on worker processes of this machine; see the module docstring."""
+    """Runs tasks on worker processes of this machine; see the module docstring.
+
+    Usable as a context manager (``close()`` on the way out, ``cancel()`` on an
+    exception); an executor still running at interpreter exit is cancelled.
+    """
 
     def __init__(self) -> None:
         self._pool: HardenedPool | None = None
         self._opts = ExecutorOptions()
         self._out: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pending: dict[int, _Job] = {}
+        self._lock = threading.Lock()  # guards _pending and the _pool swap
+        self._pending: dict[int, Job] = {}
         self._seqs = itertools.count()
-        self._state = _State()
-        self._stop = threading.Event()
-        self._monitor: threading.Thread | None = None
+        self._monitor = Monitor(self)
         self._lock_dir = ""
-        self._broken: str | None = None
+        self._broken: str | None = None  # set: workers cannot start; every task is lost
         self._closed = False
         self._at_exit: Any = None
         self.startup_seconds = 0.0  # how long start() took (fork server and first workers)
@@ -120,16 +93,19 @@ class LocalExecutor(Executor):
             raise RuntimeError("LocalExecutor.start() called twice")
         t0 = time.perf_counter()
         self._opts = options
-        ctx = multiprocessing.get_context("forkserver")
+        self._ctx = multiprocessing.get_context("forkserver")
         # Takes effect when the fork server starts, i.e. for the first executor of a process.
-        ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *options.preload))))
-        self._ctx = ctx
-        self._lock_dir = tempfile.mkdtemp(prefix="flow-pool-")
-        self._pool = self._new_pool()
-        self._monitor = threading.Thread(target=self._watch, name="flow-pool-monitor",
-                                         daemon=True)
+        self._ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *options.preload))))
+        _sweep_lock_dirs()
+        self._lock_dir = tempfile.mkdtemp(prefix=f"{LOCK_DIR_PREFIX}{os.getpid()}-")
+        try:
+            self._pool = self._new_pool()
+        except BaseException:
+            self._closed = True
+            self._cleanup()
+            raise
         self._monitor.start()
-        self._at_exit = partial(_close_at_exit, weakref.ref(self))
+        self._at_exit = partial(_cancel_at_exit, weakref.ref(self))
         atexit.register(self._at_exit)
         self.startup_seconds = time.perf_counter() - t0
 
@@ -161,14 +137,14 @@ class LocalExecutor(Executor):
             pool = self._pool
             if pool is None or self._closed:
                 raise RuntimeError("LocalExecutor is not running")
-            job = _Job(task, seq, time.monotonic(), pool)
+            job = Job(task, seq, time.monotonic(), pool)
             self._pending[seq] = job  # before apply_async: the result may beat us back
         try:
             ar = pool.apply_async(lifeline.run, (task, seq),
                                   callback=partial(self._on_result, seq),
                                   error_callback=partial(self._on_error, seq))
         except ValueError as exc:  # that pool was failed and is ending ("Pool not running")
-            self._lose(seq, None, f"the worker pool failed: {exc}")
+            self.lose(seq, None, f"the worker pool failed: {exc}")
             return
         with self._lock:
             job.result = ar
@@ -189,7 +165,7 @@ class LocalExecutor(Executor):
                 return out
 
     def item_progress(self) -> dict[int, int]:
-        """Items finished inside running tasks, by task id (careful path only)."""
+        """Items finished inside running tasks, by task id (item-by-item tasks only)."""
         pool = self._pool
         if pool is None:
             return {}
@@ -205,35 +181,39 @@ class LocalExecutor(Executor):
                 and not slots.pid_gone(p.pid)]
 
     def cancel(self) -> None:
-        """Stop now: running tasks are abandoned, every worker ended, within about 1 s."""
+        """Stop now: running tasks are abandoned (never reported), every worker ended, < 1 s."""
         self._closed = True
-        self._stop_monitor()
+        self._monitor.stop()  # first: a tick in flight must not "repair" a closing pool
         with self._lock:
             self._pending.clear()
-        pool, self._pool = self._pool, None
+            pool, self._pool = self._pool, None
         if pool is not None:
-            _end_pool(pool, deadline=time.monotonic() + 0.9)
+            end_pool(pool, deadline=time.monotonic() + 0.9)
         self._cleanup()
 
     def close(self) -> None:
-        """Let the workers finish and exit; end them if that takes long. Never hangs."""
+        """Let idle workers exit; end them if that takes long. Never hangs.
+
+        With tasks still pending nobody will read their results: that is a cancel().
+        """
         if self._closed:
             self._cleanup()
             return
         with self._lock:
             busy = bool(self._pending)
-        if busy:  # nobody will read those results: do not wait for them
+        if busy:
             self.cancel()
             return
         self._closed = True
-        self._stop_monitor()
-        pool, self._pool = self._pool, None
+        self._monitor.stop()
+        with self._lock:
+            pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
             joiner = threading.Thread(target=pool.join, daemon=True)
             joiner.start()
             joiner.join(3.0)
-            _end_pool(pool, deadline=time.monotonic() + 0.9)
+            end_pool(pool, deadline=time.monotonic() + 0.9)
         self._cleanup()
 
     def __enter__(self) -> LocalExecutor:
@@ -245,12 +225,6 @@ class LocalExecutor(Executor):
         else:
             self.cancel()
 
-    def _stop_monitor(self) -> None:
-        # Before touching the pool: a tick in flight must not see it closing and "repair" it.
-        self._stop.set()
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(0.5)
-
     def _cleanup(self) -> None:
         if self._at_exit is not None:
             atexit.unregister(self._at_exit)
@@ -260,7 +234,7 @@ class LocalExecutor(Executor):
             self._lock_dir = ""
 
     # -- completions (called from the pool's result thread: must never raise) ------------------
-    def _claim(self, seq: int) -> _Job | None:
+    def _claim(self, seq: int) -> Job | None:
         with self._lock:
             return self._pending.pop(seq, None)
 
@@ -269,13 +243,14 @@ class LocalExecutor(Executor):
             job = self._claim(seq)
             if job is None:
                 return  # reported Lost already, or cancelled: a late result is ignored
+            self._monitor.task_ran()
             self._out.put(Done(job.task, unpack(payload, job.task)))
         except BaseException:  # noqa: BLE001 - an exception here would kill the pool's thread
             pass
 
     def _on_error(self, seq: int, exc: BaseException) -> None:
-        # lifeline.run never raises: this is a task that could not be sent (unpicklable
-        # item) or, in theory, a result that could not; fail its items, say why.
+        # lifeline.run never raises: this is a task that could not be sent (an item that
+        # does not pickle) or, in theory, a result that could not; fail its items, say why.
         try:
             job = self._claim(seq)
             if job is not None:
@@ -284,7 +259,23 @@ class LocalExecutor(Executor):
         except BaseException:  # noqa: BLE001
             pass
 
-    def _lose(self, seq: int, offset: int | None, reason: str, timed_out: bool = False) -> bool:
+    # -- what the monitor calls (monitor.Owner) ----------------------------------------------------
+    def current_pool(self) -> HardenedPool | None:
+        """The pool new tasks go to."""
+        return self._pool
+
+    def jobs(self) -> list[Job]:
+        """Every task still waited for."""
+        with self._lock:
+            return list(self._pending.values())
+
+    def job(self, seq: int) -> Job | None:
+        """Task ``seq`` if it is still waited for."""
+        with self._lock:
+            return self._pending.get(seq)
+
+    def lose(self, seq: int, offset: int | None, reason: str, timed_out: bool = False) -> bool:
+        """Report task ``seq`` Lost (once: False if it already came back or was lost)."""
         job = self._claim(seq)
         if job is None:
             return False
@@ -293,132 +284,12 @@ class LocalExecutor(Executor):
         self._out.put(Lost(job.task, offset, reason, timed_out))
         return True
 
-    # -- the monitor ---------------------------------------------------------------------------
-    def _watch(self) -> None:
-        while not self._stop.wait(TICK):
-            try:
-                self._tick()
-            except Exception:  # noqa: BLE001 - the monitor must outlive any surprise
-                time.sleep(TICK)
-
-    def _tick(self) -> None:
-        pool = self._pool
-        if pool is None:
-            return
-        now = time.monotonic()
-        self._reap(pool, now)
-        table_views = slots.views(pool.table)
-        self._enforce_timeouts(pool.table, table_views, now)
-        self._expire_suspects(now)
-        self._find_orphans(table_views, now)
-        if not self._stop.is_set() and self._pool is pool and not handlers_alive(pool):
-            self._fail_pool("the worker pool failed (a worker died while sending a result)")
-
-    def _reap(self, pool: HardenedPool, now: float) -> None:
-        """Handle each worker the pool has found dead since the last tick."""
-        st = self._state
-        table = pool.table
-        broken = None
-        for proc in pool.started():
-            code = exit_status(proc)
-            if code is None:
-                continue
-            pool.forget_process(proc)
-            why = death_reason(code)
-            view = next((v for v in (slots.read(table, i, writer_dead=True)
-                                     for i in range(len(table)))
-                         if v is not None and v.pid == proc.pid), None)
-            killed_seq = st.killed.pop(proc.pid, None)
-            if code != 0:
-                st.last_death = now
-                if view is None or view.seq < 0:  # died before running any task
-                    st.startup_failures += 1
-                    if st.startup_failures >= STARTUP_FAILURES:
-                        broken = f"workers fail to start ({why})"
-            if view is None:
-                continue
-            if view.seq >= 0:
-                st.startup_failures = 0
-            slots.release(table, view.index, proc.pid)
-            if view.seq == killed_seq:
-                continue  # reported already as timed out
-            if view.state == slots.RUNNING:
-                self._lose(view.seq, view.offset if view.offset >= 0 else None, why)
-            elif view.state == slots.RETURNED:
-                # Its result may still be on the way (a recycled worker exits right after
-                # sending it): give it a moment before calling the task lost.
-                st.suspects[view.seq] = (now + RESULT_GRACE, why)
-        if broken is not None:  # e.g. a memory cap too small to run Python at all
-            self._fail_pool(broken, restart=False)
-
-    def _enforce_timeouts(self, table: Any, table_views: list[slots.SlotView],
-                          now: float) -> None:
-        for v in table_views:
-            if v.state != slots.RUNNING:
-                continue
-            with self._lock:
-                job = self._pending.get(v.seq)
-            limit = job.task.chain.timeout if job is not None else None
-            if not limit or now - v.start <= limit:
-                continue
-            again = slots.read(table, v.index)
-            if again is None or again.gen != v.gen or again.pid != v.pid:
-                continue  # it moved on meanwhile
-            try:
-                os.kill(v.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                continue  # it died on its own: _reap reports it
-            self._state.killed[v.pid] = v.seq
-            self._lose(v.seq, v.offset if v.offset >= 0 else None,
-                       f"timed out after {limit:g} s", timed_out=True)
-
-    def _expire_suspects(self, now: float) -> None:
-        st = self._state
-        for seq, (deadline, why) in list(st.suspects.items()):
-            with self._lock:
-                gone = seq not in self._pending
-            if gone:
-                del st.suspects[seq]
-            elif now >= deadline:
-                del st.suspects[seq]
-                self._lose(seq, None, f"{why} while sending its result")
-
-    def _find_orphans(self, table_views: list[slots.SlotView], now: float) -> None:
-        """Tasks a worker took from the queue but died before saying so in its slot.
-
-        The window is short (reading and unpickling the task), but a task lost there
-        would be waited for for ever. A worker that has waited for work for the last
-        ORPHAN_GRACE s shows the task queue was empty all that time; so a task submitted
-        before then, before a worker death, and not seen in any slot since, was taken by
-        a worker that is gone.
-        """
-        st = self._state
-        if st.last_death is None or now - st.last_death > 60:
-            return
-        waiting = [v.start for v in table_views if v.state == slots.WAITING]
-        if not waiting:
-            return
-        waiting_since = min(waiting)
-        held = {v.seq for v in table_views if v.state in (slots.RUNNING, slots.RETURNED)}
-        with self._lock:
-            jobs = list(self._pending.values())
-        for job in jobs:
-            if job.seq in held or job.seq in st.suspects:
-                job.unheld_since = None
-                continue
-            if job.unheld_since is None:
-                job.unheld_since = now
-            if (max(waiting_since, job.submitted) <= now - ORPHAN_GRACE
-                    and job.submitted < st.last_death
-                    and now - job.unheld_since >= ORPHAN_GRACE):
-                self._lose(job.seq, None, "worker died as it took the task")
-
-    def _fail_pool(self, why: str, restart: bool = True) -> None:
+    def fail_pool(self, why: str, restart: bool = True) -> None:
         """The pool cannot be trusted any more: lose its tasks, start a fresh one.
 
         ``restart=False`` (workers cannot even start): every later task is lost at once.
         """
-        if self._stop.is_set():
+        if self._monitor.stopped:
             return
         new: HardenedPool | None = None
         if restart:
@@ -431,32 +302,17 @@ class LocalExecutor(Executor):
         with self._lock:  # new submissions go to the new pool from here on
             old, self._pool = self._pool, new
             seqs = [seq for seq, job in self._pending.items() if job.pool is old]
-        self._state = _State()
+        self._monitor.reset()
         for seq in seqs:
-            self._lose(seq, None, why)
+            self.lose(seq, None, why)
         if old is not None:
-            threading.Thread(target=_end_pool, args=(old, time.monotonic() + 1.0),
+            threading.Thread(target=end_pool, args=(old, time.monotonic() + 1.0),
                              daemon=True).start()
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-def death_reason(code: int) -> str:
-    """"worker killed by SIGKILL" / "worker exited with code 3"."""
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"worker killed by {name}"
-    return f"worker exited with code {code}"
 
 
 def unpack(payload: bytes, task: Task) -> TaskResult:
     """The TaskResult a worker pickled; if it cannot be read here, every item fails."""
     try:
-        import pickle
-
         result = pickle.loads(payload)
         if isinstance(result, TaskResult):
             return result
@@ -478,7 +334,7 @@ def fail_all(task: Task, reason: str) -> TaskResult:
 
 
 def default_memory_mb() -> int:
-    """The per-worker address-space cap used when none is given."""
+    """The per-worker address-space cap (MiB) used when none is given; 0: none."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
     except (ValueError, OSError, AttributeError):
@@ -486,37 +342,20 @@ def default_memory_mb() -> int:
     return max(MIN_DEFAULT_MEMORY_MB, int(total * DEFAULT_MEMORY_FRACTION))
 
 
-def _end_pool(pool: HardenedPool, deadline: float) -> None:
-    """End ``pool`` and all its workers by ``deadline`` (monotonic); never hangs.
-
-    ``terminate()`` runs in a thread: its first act stops replacements, then it
-    waits for workers that we end here ourselves, SIGTERM first, then SIGKILL.
-    """
-    ender = threading.Thread(target=_quietly, args=(pool.terminate,), daemon=True)
-    ender.start()
-    join_worker_handler(pool, max(0.0, min(0.3, deadline - time.monotonic())))
-    procs = [p for p in pool.started() if p.pid and exit_status(p) is None]
-    for sig, until in ((signal.SIGTERM, time.monotonic() + TERM_GRACE), (signal.SIGKILL, deadline)):
-        alive = [p.pid for p in procs if not slots.pid_gone(p.pid)]
-        for pid in alive:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        while alive and time.monotonic() < until:
-            time.sleep(0.01)
-            alive = [pid for pid in alive if not slots.pid_gone(pid)]
-    ender.join(max(0.0, deadline - time.monotonic()))
-
-
-def _quietly(fn: Any) -> None:
+def _sweep_lock_dirs() -> None:
+    """Remove lock folders left by flow processes that were killed (they are empty files)."""
     try:
-        fn()
-    except Exception:  # noqa: BLE001 - teardown of a broken pool may fail; workers are gone
+        base = tempfile.gettempdir()
+        for name in os.listdir(base):
+            if name.startswith(LOCK_DIR_PREFIX):
+                pid = name[len(LOCK_DIR_PREFIX):].split("-")[0]
+                if pid.isdigit() and slots.pid_gone(int(pid)):
+                    shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    except OSError:
         pass
 
 
-def _close_at_exit(ref: weakref.ReferenceType[LocalExecutor]) -> None:
+def _cancel_at_exit(ref: weakref.ReferenceType[LocalExecutor]) -> None:
     ex = ref()
     if ex is not None and not ex._closed:
         ex.cancel()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import threading
 import time
 from multiprocessing import connection
@@ -90,6 +91,12 @@ class FileLock:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
         self._tlock.release()
+
+    def close(self) -> None:
+        """Close this process's file (releasing the lock if held here)."""
+        fd, self._fd = self._fd, None
+        if fd is not None and self._pid == os.getpid():
+            os.close(fd)
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -221,3 +228,44 @@ def join_worker_handler(pool: Pool, timeout: float) -> None:
     handler = getattr(pool, "_worker_handler", None)
     if handler is not None and handler is not threading.current_thread():
         handler.join(timeout)
+
+
+TERM_GRACE = 0.25  # end_pool(): SIGTERM, then SIGKILL after this
+
+
+def end_pool(pool: HardenedPool, deadline: float) -> None:
+    """End ``pool`` and every worker it started by ``deadline`` (monotonic); never hangs.
+
+    ``terminate()`` runs in a thread: its first act stops replacements, then it
+    waits for the workers, which are ended here, SIGTERM first, then SIGKILL.
+    Without that, ``terminate()`` could wait for ever on a worker that holds a lock.
+    """
+    ender = threading.Thread(target=_quietly, args=(pool.terminate,), daemon=True)
+    ender.start()
+    join_worker_handler(pool, max(0.0, min(0.3, deadline - time.monotonic())))
+    procs = [p for p in pool.started() if p.pid and exit_status(p) is None]
+    for sig, until in ((signal.SIGTERM, time.monotonic() + TERM_GRACE),
+                       (signal.SIGKILL, deadline)):
+        alive = [p.pid for p in procs if not slots.pid_gone(p.pid)]
+        for pid in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        while alive and time.monotonic() < until:
+            time.sleep(0.01)
+            alive = [pid for pid in alive if not slots.pid_gone(pid)]
+    ender.join(max(0.0, deadline - time.monotonic()))
+    if not ender.is_alive():
+        # terminate() took the queue locks in this process and keeps them: close their files.
+        for q in (pool._inqueue, pool._outqueue):  # private: the queues _setup_queues made
+            for lock in (q._rlock, q._wlock):
+                if isinstance(lock, FileLock):
+                    lock.close()
+
+
+def _quietly(fn: Any) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - ending a failed pool may raise; its workers are gone
+        pass

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from functools import partial
 from operator import is_not
 from typing import Any, Protocol
 
 from runner.execute.base import ChainStep, ItemFailure, Task, TaskResult, range_of
-from steps.registry import StepDef, resolve_ref, step_def
+from steps.registry import StepDef, StepNotice, resolve_ref, step_def
 
 _not_none = partial(is_not, None)
 _fns: dict[str, tuple[Callable[..., Any], StepDef | None]] = {}
@@ -103,11 +104,23 @@ def _spill(value: Any, spill_dir: str | None) -> Any:
 
 
 def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
-    """Run ``task``'s chain on its items; never raises."""
+    """Run ``task``'s chain on its items; never raises.
+
+    A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
+    for the summary, instead of being printed by the worker.
+    """
     t0 = time.perf_counter()
-    tr = tracker or _NoTracker()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", category=StepNotice)
+        result = _run(task, tracker or _NoTracker())
+    notes = list(dict.fromkeys(str(w.message) for w in caught
+                               if issubclass(w.category, StepNotice)))
+    return TaskResult(result.task_id, result.values, result.partial, result.failures,
+                      result.dropped, tuple(notes), time.perf_counter() - t0)
+
+
+def _run(task: Task, tr: Tracker) -> TaskResult:
     chain = task.chain
-    notes: list[str] = []
     try:
         if task.partials is not None:
             result = _run_reduce_from_partials(task, tr)
@@ -118,12 +131,13 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
                 result = _run_careful(task, tr)
         else:
             result = _run_careful(task, tr)
-    except BaseException as exc:  # noqa: BLE001 - last line of defence
-        result = TaskResult(task.task_id, failures=(
-            ItemFailure(0, "?", f"internal error: {reason_of(exc)}", 1, _detail(exc)),))
-    notes.extend(result.notes)
-    return TaskResult(result.task_id, result.values, result.partial, result.failures,
-                      result.dropped, tuple(notes), time.perf_counter() - t0)
+    except BaseException as exc:  # noqa: BLE001 - last line of defence: every item fails
+        reason, detail = f"internal error: {reason_of(exc)}", _detail(exc)
+        offsets = [o for o, _, _ in task.items] if task.items is not None else \
+            range(task.size())
+        result = TaskResult(task.task_id, failures=tuple(
+            ItemFailure(o, "?", reason, 1, detail) for o in offsets))
+    return result
 
 
 def _fast_ok(task: Task) -> bool:
@@ -149,11 +163,13 @@ def _run_fast(task: Task) -> TaskResult | None:
                 stream = sd.batch(stream, **args)
             else:
                 stream = map(partial(fn, **args), stream) if args else map(fn, stream)
-            stream = filter(_not_none, stream)
+            if sd is None or sd.drops:
+                stream = filter(_not_none, stream)
         if chain.fold is not None:
             fn, sd = resolve(chain.fold.ref)
             assert sd is not None and sd.fold is not None
-            return TaskResult(task.task_id, partial=sd.fold.partial(stream, **dict(chain.fold.args)))
+            part = sd.fold.partial(stream, **dict(chain.fold.args))
+            return TaskResult(task.task_id, partial=part)
         if task.span is not None:
             out = list(stream)
             values = tuple(enumerate(out)) if len(out) == task.size() else None
@@ -165,7 +181,7 @@ def _run_fast(task: Task) -> TaskResult | None:
             return None  # a filter dropped items: the careful path keeps offsets right
         offsets = [o for o, _, _ in task.items or ()]
         return TaskResult(task.task_id, values=tuple(
-            (o, _spill(v, chain.spill_dir)) for o, v in zip(offsets, out)))
+            (o, _spill(v, chain.spill_dir)) for o, v in zip(offsets, out, strict=True)))
     except BaseException:  # noqa: BLE001 - retried item by item to isolate the culprit
         return None
 
