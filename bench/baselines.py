@@ -52,8 +52,10 @@ def _hand_tuned_one(job: tuple[str, str]) -> None:
     src, dst = job
     im = Image.open(src)
     size = fit_size(*im.size)
-    # Decode the JPEG at 1/2, 1/4 or 1/8 scale (DCT scaling): most of the work saved.
-    drafted = im.draft("RGB", (BOX, BOX))
+    # Decode the JPEG at 1/2, 1/4 or 1/8 scale (DCT scaling), the smallest that still
+    # leaves at least the final size: most of the work saved. Asking for the fitted size
+    # rather than (BOX, BOX) lets portraits and small photos reach 1/8 too.
+    drafted = im.draft("RGB", size)
     box = drafted[1] if drafted else None  # the original frame in the reduced image
     im.resize(size, Image.Resampling.LANCZOS, box=box).save(dst, quality=QUALITY)
 

@@ -23,6 +23,7 @@ from common import (
     CORES_NOTE,
     OUT,
     WORKFLOWS,
+    busy_note,
     flow_run,
     fmt_s,
     fresh_dir,
@@ -46,7 +47,7 @@ TARGET = 0.5  # flow's wall time / the naive script's (issue 4)
 
 def run_script(name: str, n: int, workers: int) -> tuple[float | None, int | None, str | None]:
     """(seconds, total, error) of one script run as its own process."""
-    t = run_timed([sys.executable, str(SCRIPTS), name, str(n), str(workers)])
+    t = run_timed([sys.executable, str(SCRIPTS), name, str(n), str(workers)], quiet=True)
     if not t.ok:
         return None, None, t.reason()
     return t.seconds, int(t.stdout.split()[-1]), None
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results("numeric", {"n": args.n, "workers": args.workers, "reps": args.reps,
                                      "target": TARGET, "flow_vs_naive": flow["vs_naive"],
                                      "scripts": rows})
+    if note := busy_note():
+        print(note)
     print(f"results: {rel(path)}")
     return 0
 

@@ -24,6 +24,7 @@ from common import (
     OUT,
     WORKFLOWS,
     Timed,
+    busy_note,
     flow_run,
     fmt_rate,
     fmt_s,
@@ -54,7 +55,7 @@ def run_tool(key: str, src: Path, workers: int) -> Timed | str:
         return flow_run(WORKFLOWS / "resize.yaml", {"photos": rel(src), "out": rel(out)},
                         jobs=workers)
     cmd = TOOLS[key].command(src, out, workers)
-    return cmd if isinstance(cmd, str) else run_timed(cmd)
+    return cmd if isinstance(cmd, str) else run_timed(cmd, quiet=True)
 
 
 def outputs(key: str) -> dict[str, tuple[int, int]]:
@@ -79,11 +80,10 @@ def measure(keys: list[str], reps: int, src: Path, n: int, workers: int,
             if r["error"]:
                 continue  # it failed once: do not spend the whole benchmark on it
             timed = run_tool(key, src, workers)
-            name = FLOW if key == FLOW else key
             if isinstance(timed, str):
                 r["error"] = timed
             elif not timed.ok:
-                r["error"] = unavailable(name, timed) if key == FLOW else timed.reason()
+                r["error"] = unavailable(FLOW, timed) if key == FLOW else timed.reason()
             elif (made := len(list(out_dir(key).glob("*.jpg")))) != n:
                 r["error"] = f"wrote {made} of {n} images"
             else:
@@ -95,13 +95,29 @@ def measure(keys: list[str], reps: int, src: Path, n: int, workers: int,
     return res
 
 
+def pixel_difference(names: list[str]) -> tuple[float, float]:
+    """Mean and worst per-image mean absolute difference (0-255) between flow's and the
+    hand-tuned script's thumbnails of the same size: "looks the same" as a number."""
+    from PIL import Image, ImageChops, ImageStat
+
+    diffs = []
+    for name in names:
+        with Image.open(out_dir(FLOW) / name) as a, Image.open(out_dir("hand-tuned") / name) as b:
+            diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+            diffs.append(sum(ImageStat.Stat(diff).mean) / 3)
+    return (sum(diffs) / len(diffs), max(diffs)) if diffs else (float("nan"), float("nan"))
+
+
 def verify(n: int) -> dict[str, Any]:
-    """flow's outputs against the hand-tuned script's: same files, same pixel sizes."""
+    """flow's outputs against the hand-tuned script's: same files, same pixel sizes,
+    and how far apart their pixels are."""
     ref, got = outputs("hand-tuned"), outputs(FLOW)
     differ = {name: (ref[name], got.get(name)) for name in ref if got.get(name) != ref[name]}
     worst = max((abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in differ.values() if b),
                 default=0)
+    mean_diff, worst_diff = pixel_difference([k for k in ref if got.get(k) == ref[k]])
     return {"expected": n, "hand_tuned": len(ref), "flow": len(got),
+            "pixel_diff_mean": round(mean_diff, 2), "pixel_diff_worst": round(worst_diff, 2),
             "extra_in_flow": sorted(set(got) - set(ref))[:5], "size_differs": len(differ),
             "max_px_off": worst,
             "examples": {k: {"hand_tuned": a, "flow": b} for k, (a, b) in list(differ.items())[:3]},
@@ -165,11 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outputs: hand-tuned {check['hand_tuned']}, flow {check['flow']} of {n}; "
               f"sizes differ in {check['size_differs']} (max {check['max_px_off']} px)"
               f" -> {'OK' if check['ok'] else 'MISMATCH'}")
+        print(f"pixels, flow vs hand-tuned: mean abs difference {check['pixel_diff_mean']:.2f} "
+              f"of 255 (worst image {check['pixel_diff_worst']:.2f}); resampling filters differ")
     print(CORES_NOTE.format(cores=cores))
     path = write_results("resize", {
         "photos": n, "bytes_per_pixel": round(bpp, 4), "workers": args.workers,
         "reps": args.reps, "target": TARGET, "flow_vs_hand_tuned": ratio,
         "verify": check, "tools": rows})
+    if note := busy_note():
+        print(note)
     print(f"results: {rel(path)}")
     return 0
 

@@ -22,6 +22,7 @@ from common import (
     CORES_NOTE,
     OUT,
     WORKFLOWS,
+    busy_note,
     flow_run,
     fmt_rate,
     fmt_s,
@@ -67,7 +68,8 @@ def run_one(kind: str, jobs: int, n: int, loops: int) -> tuple[float | None, Any
         except (OSError, ValueError) as exc:
             return None, None, f"flow ran but its output is unreadable: {exc}"
     code = POOL if kind == "pool" else LOOP
-    t = run_timed([sys.executable, "-c", code, str(n), str(loops), str(jobs)], env=ENV)
+    t = run_timed([sys.executable, "-c", code, str(n), str(loops), str(jobs)], env=ENV,
+                  quiet=True)
     if not t.ok:
         return None, None, t.reason()
     return t.seconds, int(t.stdout.split()[-1]), None
@@ -142,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     print(CORES_NOTE.format(cores=cores))
     path = write_results("scaling", {"items": n, "loops": args.loops, "reps": args.reps,
                                      "target": TARGET, "flow_speedup_2": s2, "rows": rows})
+    if note := busy_note():
+        print(note)
     print(f"results: {rel(path)}")
     return 0
 

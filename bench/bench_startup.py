@@ -21,6 +21,7 @@ from common import (
     ROOT,
     WORKFLOWS,
     Timed,
+    busy_note,
     flow_cmd,
     flow_run,
     fmt_s,
@@ -29,6 +30,7 @@ from common import (
     median,
     rel,
     run_timed,
+    settled,
     unavailable,
     write_results,
 )
@@ -83,6 +85,7 @@ def timed_runs(runs: int, fn: Callable[[], Timed]) -> tuple[list[float], str | N
     warm = fn()
     if not warm.ok:
         return times, unavailable("flow", warm)
+    settled()  # one wait for an idle machine per batch: each run is short
     for _ in range(runs):
         t = fn()
         if not t.ok:
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def one_run():
         out.unlink(missing_ok=True)  # a fresh run each time, not an up-to-date skip
-        return flow_run(WORKFLOWS / "one.yaml", {"out": rel(out)})
+        return flow_run(WORKFLOWS / "one.yaml", {"out": rel(out)}, quiet=False)
 
     runs, err = timed_runs(args.runs, one_run)
     rows["flow run bench/workflows/one.yaml (1 item)"] = {"runs": runs, "error": err,
@@ -138,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                 [r["module"], f"{r['cumulative_us'] / 1e3:.1f} ms", f"{r['self_us'] / 1e3:.1f} ms"]
                 for r in imports[key]]))
     path = write_results("startup", {"runs": args.runs, "commands": results, "imports": imports})
+    if note := busy_note():
+        print(note)
     print(f"results: {rel(path)}")
     return 0
 

@@ -27,6 +27,8 @@ RESULTS = BENCH / "results"
 OUT = BENCH / "out"  # git-ignored: every output a benchmark writes
 CORPUS = BENCH / "corpus"  # git-ignored: the generated photos
 
+BUSY_LIMIT = 0.10  # others' share of the CPUs above which a timing is suspect
+BUSY_SEEN: list[float] = []  # how busy the CPUs were before each quiet run of this process
 CORES_NOTE = ("This machine has {cores} cores: a parallel speed-up is capped at {cores}x, "
               "and every tool below shares the same {cores} cores.")
 
@@ -39,6 +41,7 @@ class Timed:
     returncode: int
     stdout: str
     stderr: str
+    busy: float | None = None  # share of the CPUs others used just before (see settle)
 
     @property
     def ok(self) -> bool:
@@ -58,19 +61,65 @@ class Timed:
 USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def cpu_busy(interval: float = 0.5) -> float:
+    """The share of all CPUs that was busy over the next ``interval`` seconds (/proc/stat)."""
+    def snap() -> tuple[int, int]:
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    try:
+        idle0, total0 = snap()
+        time.sleep(interval)
+        idle1, total1 = snap()
+    except (OSError, ValueError, IndexError):
+        return 0.0  # not Linux: cannot tell, assume quiet
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def settle(limit: float = BUSY_LIMIT, timeout: float = 60.0) -> float:
+    """Wait until other processes leave the CPUs idle (busy <= ``limit``), at most
+    ``timeout`` seconds; returns the last busy share. A shared machine's noise then
+    shows in the results instead of silently lowering a figure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = cpu_busy()
+        if busy <= limit or time.monotonic() >= deadline:
+            return busy
+
+
+def settled(limit: float = BUSY_LIMIT, timeout: float = 60.0) -> float:
+    """:func:`settle`, and remember the figure for :func:`busy_note` and the results."""
+    busy = settle(limit, timeout)
+    BUSY_SEEN.append(busy)
+    return busy
+
+
+def busy_note() -> str | None:
+    """A warning when some timed run started while other processes kept the CPUs busy."""
+    worst = max(BUSY_SEEN, default=0.0)
+    if worst <= BUSY_LIMIT:
+        return None
+    return (f"note: other processes used up to {worst:.0%} of the CPUs just before some runs; "
+            "those figures may be low (rerun on an idle machine)")
+
+
 def run_timed(cmd: Sequence[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-              timeout: float | None = 3600) -> Timed:
-    """Run ``cmd``, capture its output, and time it by wall clock. Never raises on failure."""
+              timeout: float | None = 3600, quiet: bool = False) -> Timed:
+    """Run ``cmd``, capture its output, and time it by wall clock. Never raises on failure.
+
+    ``quiet``: first wait (a little) for the machine to be idle, see :func:`settle`."""
     full_env = dict(USER_ENV, **(env or {}))
+    busy = settled() if quiet else None
     t0 = time.perf_counter()
     try:
         cp = subprocess.run(list(cmd), cwd=cwd, env=full_env, capture_output=True, text=True,
                             timeout=timeout, check=False)
     except FileNotFoundError as exc:
-        return Timed(time.perf_counter() - t0, 127, "", f"not installed: {exc.filename}")
+        return Timed(time.perf_counter() - t0, 127, "", f"not installed: {exc.filename}", busy)
     except subprocess.TimeoutExpired:
-        return Timed(time.perf_counter() - t0, 124, "", f"timed out after {timeout} s")
-    return Timed(time.perf_counter() - t0, cp.returncode, cp.stdout, cp.stderr)
+        return Timed(time.perf_counter() - t0, 124, "", f"timed out after {timeout} s", busy)
+    return Timed(time.perf_counter() - t0, cp.returncode, cp.stdout, cp.stderr, busy)
 
 
 def flow_cmd(*args: str) -> list[str]:
@@ -80,7 +129,7 @@ def flow_cmd(*args: str) -> list[str]:
 
 def flow_run(workflow: Path, params: dict[str, Any], *, jobs: int | None = None,
              extra: Sequence[str] = (), env: dict[str, str] | None = None,
-             timeout: float | None = 3600) -> Timed:
+             timeout: float | None = 3600, quiet: bool = True) -> Timed:
     """``flow run WF -p k=v ... [-j N] --no-live`` from the repository root, timed."""
     args = ["run", rel(workflow)]
     for key, value in params.items():
@@ -88,7 +137,7 @@ def flow_run(workflow: Path, params: dict[str, Any], *, jobs: int | None = None,
     if jobs is not None:
         args += ["-j", str(jobs)]
     args += ["--no-live", *extra]
-    return run_timed(flow_cmd(*args), env=env, timeout=timeout)
+    return run_timed(flow_cmd(*args), env=env, timeout=timeout, quiet=quiet)
 
 
 def unavailable(what: str, timed: Timed) -> str:
@@ -182,7 +231,8 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "command": " ".join(["python", rel(Path(sys.argv[0])), *sys.argv[1:]]),
-           "machine": machine(), **payload}
+           "machine": machine(),
+           "busy_before_runs_max": round(max(BUSY_SEEN), 3) if BUSY_SEEN else None, **payload}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path

@@ -30,6 +30,7 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
+from runner.state import State
 from runner.workflow import load_workflow
 
 __all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus"]
@@ -45,6 +46,7 @@ class RunOptions:
     allow_outside: bool = False
     executor: str = "local"
     scheduler: str | None = None
+    force: bool = False  # redo items that are up to date
     max_tasks_per_worker: int | None = None
     worker_memory_mb: int | None = None
 
@@ -184,8 +186,9 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
                   for r in runs.values())
     reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
     executor = _make_executor(options, workflow, pool_size) if pool_size else None
+    store = State(workflow.workdir, force=options.force)
     sched = Scheduler(runs, executor, reporter, workflow.workdir,
-                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs))
+                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
     state, stopped_by = "done", None
     try:
         sched.run()
@@ -198,6 +201,7 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     finally:
         if executor is not None:
             executor.close()
+        store.save()  # even when interrupted: the next run finishes the rest
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"
@@ -240,10 +244,8 @@ def _cancel(executor: Executor | None, sched: Scheduler) -> None:
 
 def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     """Remove spilled images and temporary files a killed worker may have left."""
-    try:
-        from steps.io import sweep_temp
-    except ImportError:  # TODO: lands with steps/io.py
-        return
+    from steps.io import sweep_temp
+
     spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
     shutil.rmtree(spill, ignore_errors=True)
     sweep_temp(prep.output_dirs)
@@ -261,10 +263,11 @@ def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
     return out
 
 
-def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun]) -> Feed:
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) -> Feed:
     """The task feed of a stage whose sources are all finished."""
     st = r.stage
-    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1)
+    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1,
+                state=state)
     if st.kind == "reduce":
         r.total = 1
         if st.folded:

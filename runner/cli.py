@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
                              args.verbose)
-    opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside,
+    opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
                           max_tasks_per_worker=args.recycle,
                           worker_memory_mb=args.worker_memory)
     try:

@@ -28,6 +28,7 @@ from runner.report.events import (
     StageProgress,
     StageStarted,
 )
+from runner.state import State
 
 PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
 
@@ -75,6 +76,7 @@ class Scheduler:
     reporter: Reporter
     workdir: str
     start_feed: Any  # callable(StageRun, dict[str, StageRun]) -> Feed
+    state: State | None = None  # records outputs made, for the next run
     failures: list[FailureRecord] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)
     _task_ids: Any = field(default_factory=lambda: iter(range(1 << 40, 1 << 62)))
@@ -109,7 +111,7 @@ class Scheduler:
             if r.state != "running" or r.feed is None:
                 continue
             if r.stage.mode == "serial":
-                nxt = r.feed.next_task()
+                nxt = self._next(r)
                 if nxt is not None:
                     task, meta = nxt
                     r.inflight[task.task_id] = (task, meta)
@@ -117,12 +119,22 @@ class Scheduler:
                 continue
             assert self.executor is not None
             while len(r.inflight) < 2 * r.workers:
-                nxt = r.feed.next_task()
+                nxt = self._next(r)
                 if nxt is None:
                     break
                 task, meta = nxt
                 r.inflight[task.task_id] = (task, meta)
                 self.executor.submit(task)
+
+    def _next(self, r: StageRun) -> tuple[Task, Any] | None:
+        """The stage's next task; items found up to date on the way count as skipped."""
+        assert r.feed is not None
+        nxt = r.feed.next_task()
+        if r.feed.skipped:
+            r.skipped += len(r.feed.skipped)
+            r.results.extend((it.index, it) for it in r.feed.skipped)
+            r.feed.skipped.clear()
+        return nxt
 
     def _finish_idle(self) -> None:
         for r in self.runs.values():
@@ -167,9 +179,12 @@ class Scheduler:
             return
         if r.stage.fold and res.partial is not None:  # None: the chunk failed whole
             r.partials.append(res.partial)
+        outs = {o: paths for o, _, paths in task.items or ()} if r.sc.outputs else {}
         for off, value in res.values:
             src = self._item(meta, off)
             r.results.append((src.index, Item(src.index, value, src.source, src.root)))
+            if self.state is not None and outs.get(off):
+                self.state.record((p for _, _, p in outs[off]), r.sc.sig)
         r.done += task.size() - len(res.failures)
         self._failures(r, task, meta, res.failures, reduce=False)
 

@@ -18,6 +18,7 @@ from runner.graph import Stage, open_ref
 from runner.inputs import Item
 from runner.model import StepSpec
 from runner.outputs import Resolver, fill
+from runner.state import State, signature
 
 
 def has_fields(template: str) -> bool:
@@ -42,6 +43,17 @@ class StageChain:
     chain: Chain
     outputs: tuple[OutputArg, ...]
     static_paths: tuple[str, ...]  # outputs with no per-item field, resolved
+    sig: str = ""  # what made the outputs: see runner.state.signature
+
+    @property
+    def skippable(self) -> bool:
+        """Up-to-date items can be skipped when the chain ends by writing their output.
+
+        The item's value is then that output's path, known without running anything.
+        """
+        last = len(self.chain.steps) - 1
+        return bool(self.outputs) and self.outputs[-1].chain_pos == last \
+            and self.outputs[-1].step.gives == "path"
 
 
 def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
@@ -71,7 +83,8 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
     chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout)
-    return StageChain(chain, tuple(outputs), tuple(static_paths))
+    sig = signature(chain, [o.template for o in outputs])
+    return StageChain(chain, tuple(outputs), tuple(static_paths), sig)
 
 
 def item_outs(sc: StageChain, item: Item, resolver: Resolver) -> tuple:
@@ -102,6 +115,8 @@ class Feed:
     span_count: int = 0
     partials: list[Any] | None = None  # a folded reduce: the upstream partials
     reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
+    state: State | None = None  # skip up-to-date items when set
+    skipped: list[Item] = field(default_factory=list)  # skipped since last asked, with values
     next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
     _span_pos: int = 0
     exhausted: bool = False
@@ -124,16 +139,21 @@ class Feed:
             return self._next_span()
         assert self.items is not None
         batch: list[Item] = []
+        entries: list[tuple[int, Any, tuple]] = []
+        skip = self.state if self.sc.skippable else None
         for it in self.items:
+            outs = item_outs(self.sc, it, self.resolver)
+            if skip is not None and skip.fresh(it.source, (p for _, _, p in outs), self.sc.sig):
+                self.skipped.append(Item(it.index, outs[-1][2], it.source, it.root))
+                continue
+            entries.append((len(batch), it.value, outs))
             batch.append(it)
             if len(batch) >= self.chunksize:
                 break
         if not batch:
             self.exhausted = True
             return None
-        entries = tuple((i, it.value, item_outs(self.sc, it, self.resolver))
-                        for i, it in enumerate(batch))
-        return Task(stage_id, next(self.next_id), chain, items=entries), batch
+        return Task(stage_id, next(self.next_id), chain, items=tuple(entries)), batch
 
     def _next_span(self) -> tuple[Task, int] | None:
         assert self.span is not None

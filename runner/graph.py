@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from runner.model import Parallel, StepSpec, Workflow
 
 
-
 def open_ref() -> str:
     """The function behind ``image.open``, inserted before an image step fed paths."""
     import steps.image

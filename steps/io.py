@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from steps.registry import step
@@ -140,3 +141,38 @@ def _as_csv(values: list[Any]) -> str:
         writer.writerow(["value"])
         writer.writerows([_cell(v)] for v in values)
     return buf.getvalue()
+
+
+_PART = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")
+
+
+def sweep_temp(folders: Iterable[str]) -> int:
+    """Delete temporary files that killed writers left in ``folders``; returns how many.
+
+    A temporary file whose writer process is still alive is left alone (another run
+    may be writing it).
+    """
+    removed = 0
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            m = _PART.match(name)
+            if m is None or _alive(int(m.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

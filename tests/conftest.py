@@ -20,19 +20,10 @@ def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.Co
 
 
 def make_photos(folder: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:
-    """Small photo-like JPEGs (gradient plus noise), deterministic."""
-    from PIL import Image, ImageFilter
+    """Small photo-like JPEGs directly in ``folder``, deterministic."""
+    from workflows.make_photos import make_photos as make
 
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(count):
-        base = Image.linear_gradient("L").resize(size).convert("RGB")
-        noise = Image.effect_noise(size, 40 + i).convert("RGB")
-        img = Image.blend(base, noise, 0.3).filter(ImageFilter.SMOOTH)
-        path = folder / f"photo_{i:02d}.jpg"
-        img.save(path, quality=90)
-        out.append(path)
-    return out
+    return make(folder, count, size, subfolders=False)
 
 
 @pytest.fixture

@@ -311,6 +311,17 @@ class DieOnLoad:
         return (_die_here, ())
 
 
+class DieOnLoadInt(int):
+    """A task id that SIGKILLs the worker unpickling the pool's envelope of the task.
+
+    ``Task(task_id=DieOnLoadInt(5))``: the worker dies after taking the task from
+    the queue and before it can say so in its slot (the narrowest window there is).
+    """
+
+    def __reduce__(self) -> Any:
+        return (_die_here, ())
+
+
 class DieOnPickle:
     """A result value that SIGKILLs the worker pickling it to send it back."""
 

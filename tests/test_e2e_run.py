@@ -201,3 +201,31 @@ def test_validate_many_files_reports_all(tmp_path, flow):
     assert res.returncode == 2
     assert "good.yaml: ok" in res.stdout
     assert "bad.yaml:2:" in res.stderr
+
+
+def _counts(stdout: str) -> tuple[int, int]:
+    """(done, skipped) from the summary's stage row of a one-stage run."""
+    row = next(line for line in stdout.splitlines() if line.strip().startswith("fit→save"))
+    cells = row.split()
+    return int(cells[2]), int(cells[4])
+
+
+def test_rerun_skips_up_to_date_items_and_redoes_changed_ones(tmp_path, flow, photos):
+    shutil.copy(REPO / "workflows" / "resize.yaml", tmp_path / "resize.yaml")
+    args = ("run", "resize.yaml", "-p", "photos=photos", "--no-live")
+    first = flow(*args)
+    assert first.returncode == 0 and _counts(first.stdout) == (len(photos), 0)
+    out = tmp_path / "build" / "resized" / "photo_00.jpg"
+    made = out.stat().st_mtime_ns
+    again = flow(*args)
+    assert again.returncode == 0 and _counts(again.stdout) == (0, len(photos))
+    assert out.stat().st_mtime_ns == made  # not rewritten
+    import os
+    later = photos[0].stat().st_mtime + 10
+    os.utime(photos[0], (later, later))  # a newer source is redone, alone
+    assert _counts(flow(*args).stdout) == (1, len(photos) - 1)
+    # Other arguments make other outputs: everything is redone.
+    assert _counts(flow(*args, "-p", "size=64").stdout) == (len(photos), 0)
+    assert _counts(flow(*args, "-p", "size=64", "--force").stdout) == (len(photos), 0)
+    out.unlink()  # a missing output is made again
+    assert _counts(flow(*args, "-p", "size=64").stdout) == (1, len(photos) - 1)

@@ -4,9 +4,10 @@
 puts the workflow's folder on ``sys.path``, ties the worker's life to flow's
 (``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its address space, and
 claims a slot in the shared table. :func:`run` is what the pool calls for each
-task: it says in the slot which task it holds, runs it, and returns the result
-already pickled, after making sure it can be read back, so nothing that fails
-to pickle or unpickle ever reaches the pool's own threads (CPython gh-79492).
+task: it says in the slot which task it holds, unpickles and runs it, and
+returns the result already pickled, after making sure it can be read back, so
+nothing that fails to pickle or unpickle ever reaches the pool's own loops
+(CPython gh-79492).
 
 Nothing here may raise out of the initializer: a Pool whose initializer fails
 starts replacement workers in a tight loop for ever.
@@ -20,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from runner.execute import slots
@@ -102,10 +104,20 @@ def _cap_memory(memory_mb: int) -> None:
         pass
 
 
-def run(task: Task, seq: int) -> bytes:
-    """Run ``task`` (submission number ``seq``) in this worker; the pickled TaskResult."""
+def run(payload: bytes, seq: int, task_id: int) -> bytes:
+    """Run the pickled task ``payload`` (submission ``seq``); the pickled TaskResult.
+
+    The task arrives pickled so that the slot says which task this worker holds
+    before anything of the user's is unpickled, and so that a task that cannot be
+    read here fails instead of killing the worker inside the pool's own loop.
+    """
     tracker = slots.mine()
-    tracker.enter(seq, task.task_id)
+    tracker.enter(seq, task_id)
+    try:
+        task = pickle.loads(payload)
+    except BaseException as exc:  # noqa: BLE001
+        tracker.set_state(slots.RETURNED)
+        return pickle.dumps(Unreadable(reason_of(exc)))
     try:
         result = run_task(task, tracker)
     except BaseException as exc:  # noqa: BLE001 - run_task never raises; this is the net
@@ -113,6 +125,13 @@ def run(task: Task, seq: int) -> bytes:
             ItemFailure(0, "?", f"internal error: {reason_of(exc)}"),))
     tracker.set_state(slots.RETURNED)  # what follows is not an item's time
     return pack(result, task)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """What a worker sends back for a task it could not unpickle."""
+
+    reason: str
 
 
 def pack(result: TaskResult, task: Task) -> bytes:

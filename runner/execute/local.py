@@ -132,6 +132,12 @@ class LocalExecutor(Executor):
         if self._broken is not None:
             self._out.put(Lost(task, None, self._broken))
             return
+        try:  # here, not in the pool's thread: a task that does not pickle fails at once
+            payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - anything a value's __reduce__ may raise
+            self._out.put(Done(task, fail_all(
+                task, f"task could not be passed to a worker: {reason_of(exc)}")))
+            return
         seq = next(self._seqs)
         with self._lock:  # the monitor may swap in a new pool: take the pool and file the job
             pool = self._pool
@@ -140,7 +146,7 @@ class LocalExecutor(Executor):
             job = Job(task, seq, time.monotonic(), pool)
             self._pending[seq] = job  # before apply_async: the result may beat us back
         try:
-            ar = pool.apply_async(lifeline.run, (task, seq),
+            ar = pool.apply_async(lifeline.run, (payload, seq, task.task_id),
                                   callback=partial(self._on_result, seq),
                                   error_callback=partial(self._on_error, seq))
         except ValueError as exc:  # that pool was failed and is ending ("Pool not running")
@@ -249,8 +255,8 @@ class LocalExecutor(Executor):
             pass
 
     def _on_error(self, seq: int, exc: BaseException) -> None:
-        # lifeline.run never raises: this is a task that could not be sent (an item that
-        # does not pickle) or, in theory, a result that could not; fail its items, say why.
+        # lifeline.run never raises and tasks and results travel as bytes: this cannot
+        # happen short of a bug in the pool; fail the task's items rather than lose them.
         try:
             job = self._claim(seq)
             if job is not None:
@@ -316,6 +322,8 @@ def unpack(payload: bytes, task: Task) -> TaskResult:
         result = pickle.loads(payload)
         if isinstance(result, TaskResult):
             return result
+        if isinstance(result, lifeline.Unreadable):
+            return fail_all(task, f"task could not be read by a worker: {result.reason}")
         return fail_all(task, f"worker sent back {type(result).__name__}, not a result")
     except BaseException as exc:  # noqa: BLE001
         return fail_all(task, f"result could not be read back: {reason_of(exc)}")
