@@ -33,6 +33,7 @@ from common import (
     read_total,
     rel,
     run_timed,
+    spread,
     unavailable,
     write_results,
 )
@@ -106,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                      "median_s": wall, "us_per_item": wall / r["n"] * 1e6 if wall else None,
                      "vs_naive": ratio, "exact": exact, "error": r["error"],
                      "totals": [str(t) for t in r["totals"]]})
-        table.append([key, f"{r['n']:,}", fmt_s(wall) if wall else r["error"] or "-",
+        table.append([key, f"{r['n']:,}", spread(r["runs"]),
+                      fmt_s(wall) if wall else r["error"] or "-",
                       f"{wall / r['n'] * 1e6:.3f}" if wall else "-",
                       f"{ratio:.2f}x" if ratio else "-",
                       "exact" if exact else ("-" if not r["totals"] else "WRONG")])
     print()
-    print(markdown_table(["script", "N", "median wall", "us/item", "vs naive", "total"], table))
+    headers = ["script", "N", "spread", "median wall", "us/item", "vs naive", "total"]
+    print(markdown_table(headers, table))
     flow = rows[2]
     if flow["vs_naive"] is not None:
         verdict = "meets" if flow["vs_naive"] <= TARGET else "misses"

@@ -33,6 +33,7 @@ from common import (
     read_total,
     rel,
     run_timed,
+    spread,
     unavailable,
     write_results,
 )
@@ -126,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                      "runs_s": [round(s, 4) for s in res[(kind, j)]["runs"]],
                      "speedup": speedup, "efficiency": eff, "same_total": same,
                      "error": res[(kind, j)]["error"]})
-        table.append([label, fmt_rate(ips, "") if ips else res[(kind, j)]["error"],
+        table.append([label, spread(res[(kind, j)]["runs"]),
+                      fmt_rate(ips, "") if ips else res[(kind, j)]["error"],
                       fmt_s(median(res[(kind, j)]["runs"])) if ips else "-",
                       f"{speedup:.2f}x" if speedup else "-", f"{eff:.0%}" if eff else "-",
                       "yes" if same else "-"])
     print()
-    print(markdown_table(["run", "items/s", "median wall", "speed-up", "efficiency",
+    print(markdown_table(["run", "spread", "items/s", "median wall", "speed-up", "efficiency",
                           "same total"], table))
     print("\nspeed-up: over the same tool with the fewest workers; efficiency: speed-up / "
           f"min(workers, {cores} cores).")

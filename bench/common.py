@@ -164,6 +164,13 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def spread(values: Sequence[float]) -> str:
+    """How far the slowest run is from the fastest: a noise gauge for the table."""
+    if len(values) < 2 or min(values) <= 0:
+        return "-"
+    return f"{max(values) / min(values) - 1:.0%}"
+
+
 def fmt_s(seconds: float | None) -> str:
     """Seconds for a table: ms under a second, else seconds with 2 decimals."""
     if seconds is None or seconds != seconds:

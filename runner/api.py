@@ -35,7 +35,8 @@ from runner.workflow import load_workflow
 
 __all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus"]
 
-PRELOAD = ("runner.execute.worker", "steps.image", "steps.numeric", "steps.io", "steps.util")
+PRELOAD = ("runner.execute.worker", "steps.image", "steps.image_sheet", "steps.numeric",
+           "steps.numeric_reduce", "steps.io", "steps.util")
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,8 @@ def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
     for r in runs.values():
         if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
             value = r.results[0][1].value
-            if len(repr(value)) <= 500:
+            written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
+            if not written and len(repr(value)) <= 500:
                 out[r.stage.steps[-1].id] = value
     return out
 

@@ -1,9 +1,10 @@
 """YAML text -> a positioned tree: every node knows its file, line and column.
 
 PyYAML's own loaders lose positions and expand aliases without limit, so we
-build the tree ourselves from the parser's event stream (libyaml's C parser
-when it is there). Building from events also lets us refuse, while reading and
-with a position, what a workflow file must never hold:
+build the tree (its node types are in :mod:`runner.tree`) ourselves from the
+parser's event stream (libyaml's C parser when it is there). Building from
+events also lets us refuse, while reading and with a position, what a workflow
+file must never hold:
 
 - duplicate keys, anywhere;
 - any tag beyond the plain JSON-like ones (``!!python/object`` ...): safe loading only;
@@ -21,10 +22,15 @@ always strings: a plain key like ``on`` or ``1`` is kept as written.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import Collector, FlowError, Pos
+from runner.tree import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, to_plain
+
+# The tree's types lived here first; `from runner.load import Map, ...` keeps working.
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Map", "Node", "Scalar", "Seq", "from_plain", "load_file",
+           "make_map", "make_seq", "parse", "read_source", "read_text", "split_lines",
+           "to_plain"]
 
 MAX_NODES = 100_000  # expanded nodes in one document; a real workflow has a few hundred
 MAX_DEPTH = 100  # nesting levels
@@ -33,93 +39,6 @@ _T = "tag:yaml.org,2002:"
 # Explicit tags a workflow may use; anything else (python/*, !custom, binary, set ...) is refused.
 _SCALAR_TAGS = {_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"}
 _BREAKS = re.compile(r"\r\n|\r|\n|\x85|\u2028|\u2029")  # what libyaml counts as a line break
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Scalar:
-    """A scalar: its typed value, where it is, and how it was written.
-
-    ``plain`` is true for an unquoted scalar, whose type YAML guessed from its
-    text (so ``no`` became ``False``); ``text`` is that text. ``via`` names the
-    param a substituted value came from (set by :mod:`runner.params`).
-    """
-
-    value: Any
-    pos: Pos
-    text: str = ""
-    plain: bool = False
-    via: str = ""
-    size: int = 1
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Seq:
-    """A list of nodes."""
-
-    items: tuple[Node, ...]
-    pos: Pos
-    size: int = 1
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class Map:
-    """A mapping with string keys, in file order; ``keys`` are the key nodes."""
-
-    keys: tuple[Scalar, ...]
-    values: tuple[Node, ...]
-    pos: Pos
-    size: int = 1
-    index: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def get(self, key: str) -> Node | None:
-        """The value node under ``key``, or None."""
-        i = self.index.get(key)
-        return None if i is None else self.values[i]
-
-    def key_node(self, key: str) -> Scalar | None:
-        """The node of ``key`` itself (where an unknown key is reported)."""
-        i = self.index.get(key)
-        return None if i is None else self.keys[i]
-
-    def items(self) -> list[tuple[Scalar, Node]]:
-        return list(zip(self.keys, self.values, strict=True))
-
-    def names(self) -> list[str]:
-        return [k.value for k in self.keys]
-
-
-Node = Scalar | Seq | Map
-
-
-def make_map(keys: list[Scalar], values: list[Node], pos: Pos) -> Map:
-    """A Map with its key index and size filled in (keys assumed unique)."""
-    size = 1 + sum(k.size + v.size for k, v in zip(keys, values, strict=True))
-    return Map(tuple(keys), tuple(values), pos, size, {k.value: i for i, k in enumerate(keys)})
-
-
-def make_seq(items: list[Node], pos: Pos) -> Seq:
-    return Seq(tuple(items), pos, 1 + sum(n.size for n in items))
-
-
-def to_plain(node: Node | None) -> Any:
-    """The node as plain Python data (dict / list / scalar), for JSON Schema."""
-    if node is None:
-        return None
-    if isinstance(node, Scalar):
-        return node.value
-    if isinstance(node, Seq):
-        return [to_plain(n) for n in node.items]
-    return {k.value: to_plain(v) for k, v in zip(node.keys, node.values, strict=True)}
-
-
-def from_plain(value: Any, pos: Pos, via: str = "") -> Node:
-    """A tree for plain data, every node at ``pos`` (for values that come from params)."""
-    if isinstance(value, (list, tuple)):
-        return make_seq([from_plain(v, pos, via) for v in value], pos)
-    if isinstance(value, dict):
-        keys = [Scalar(str(k), pos) for k in value]
-        return make_map(keys, [from_plain(v, pos, via) for v in value.values()], pos)
-    return Scalar(value, pos, via=via)
 
 
 def split_lines(text: str) -> list[str]:

@@ -1,8 +1,7 @@
-"""The workflow JSON Schema, and validation that speaks the user's language.
+"""Validation against the workflow JSON Schema, in the user's language.
 
-:func:`base_schema` is the structure of a workflow file (``with`` left open);
-:func:`workflow_schema` composes it with every registered step's own argument
-schema, for editors (``flow schema``). Validation runs jsonschema (Draft
+The schema itself is built in :mod:`runner.schema_doc` (:func:`base_schema`,
+:func:`workflow_schema`, importable from here too). Validation runs jsonschema (Draft
 2020-12, imported lazily) on the structure, then on each step's ``with`` with
 that step's schema, and turns each jsonschema error into one
 :class:`~runner.errors.Problem` at the offending node: unknown keys with "did
@@ -13,149 +12,22 @@ string was wanted.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from runner.errors import Collector, Pos, did_you_mean
 from runner.fastcheck import verdict
-from runner.load import Map, Node, Scalar, Seq, to_plain
-from runner.templates import PARAM_NAME
+from runner.schema_doc import ONE_SOURCE, SOURCE_KINDS, base_schema, workflow_schema
+from runner.tree import Map, Node, Scalar, Seq, to_plain
 
-ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
-ID_MESSAGE = ("must start with a lowercase letter and hold only lowercase letters, digits, "
-              "'-' and '_'")
-SOURCE_KINDS = ("glob", "range", "values", "csv")
-ONE_SOURCE = "flow:one-source"  # $comment marking the "exactly one source kind" rule
+# The schema builders lived here first; `from runner.schema import ...` keeps working.
+__all__ = ["base_schema", "check", "check_workflow", "workflow_schema"]
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
                "null": "nothing"}
-
-
-def _auto_int() -> dict[str, Any]:
-    return {"anyOf": [{"type": "integer", "minimum": 1}, {"const": "auto"}]}
-
-
-def _str_list() -> dict[str, Any]:
-    text = {"type": "string", "minLength": 1}
-    return {"anyOf": [text, {"type": "array", "minItems": 1, "items": text}]}
-
-
-def _settings() -> dict[str, Any]:
-    """The step settings that ``defaults`` may also give."""
-    return {
-        "parallel": {
-            "type": "object", "additionalProperties": False,
-            "description": "how this step's items are spread over the workers",
-            "properties": {
-                "mode": {"enum": ["map", "async", "serial"]},
-                "workers": _auto_int(),
-                "chunksize": _auto_int(),
-            },
-        },
-        "retries": {"type": "integer", "minimum": 0,
-                    "description": "extra attempts for a failed item"},
-        "timeout": {"type": "number", "exclusiveMinimum": 0,
-                    "description": "seconds one item may take"},
-        "on_error": {"enum": ["continue", "stop"]},
-    }
-
-
-def base_schema() -> dict[str, Any]:
-    """The JSON Schema (Draft 2020-12) of a workflow file, ``with`` left open."""
-    scalar = {"type": ["string", "number", "boolean", "null"]}
-    step = {
-        "type": "object", "additionalProperties": False, "required": ["id", "uses"],
-        "properties": {
-            "id": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
-            "uses": {"type": "string", "minLength": 1,
-                     "description": "a registered step, py:module:function, or a .yaml file"},
-            "with": {"type": ["object", "null"], "description": "the step's arguments"},
-            "from": {"anyOf": [{"type": "string", "minLength": 1},
-                               {"type": "array", "minItems": 1,
-                                "items": {"type": "string", "minLength": 1}}],
-                     "description": "an input name, a step id above, or a list of them"},
-            **_settings(),
-        },
-    }
-    source = {
-        "type": "object", "additionalProperties": False,
-        "$comment": ONE_SOURCE,
-        "oneOf": [{"required": [k]} for k in SOURCE_KINDS],
-        "properties": {
-            "glob": _str_list(),
-            "exclude": _str_list(),
-            "allow_empty": {"type": "boolean"},
-            "range": {"anyOf": [
-                {"type": "object", "additionalProperties": False, "required": ["stop"],
-                 "properties": {"start": {"type": "number"}, "stop": {"type": "number"},
-                                "step": {"type": "number", "not": {"const": 0},
-                                         "errorMessage": "must not be 0"}}},
-                {"type": "number"}]},
-            "values": {"type": "array", "items": {"type": ["number", "string"]}},
-            "csv": {
-                "type": "object", "additionalProperties": False, "required": ["column"],
-                "oneOf": [{"required": ["path"]}, {"required": ["glob"]}],
-                "errorMessage": "needs exactly one of path and glob",
-                "properties": {"path": {"type": "string", "minLength": 1},
-                               "glob": {"type": "string", "minLength": 1},
-                               "column": {"anyOf": [{"type": "string", "minLength": 1},
-                                                    {"type": "integer", "minimum": 0}]},
-                               "header": {"type": "boolean"}},
-            },
-        },
-    }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "flow workflow",
-        "type": "object", "additionalProperties": False,
-        "required": ["flow", "name", "inputs", "steps"],
-        "properties": {
-            "flow": {"const": 1, "description": "format version; only 1 exists"},
-            "name": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
-            "description": {"type": "string"},
-            "params": {
-                "type": "object",
-                "propertyNames": {"pattern": PARAM_NAME,
-                                  "errorMessage": "a param name is letters, digits, '_' and "
-                                                  "'-', starting with a letter or '_'"},
-                "additionalProperties": {"anyOf": [scalar, {"type": "array", "items": scalar}]},
-            },
-            "defaults": {"type": "object", "additionalProperties": False,
-                         "properties": _settings()},
-            "inputs": {"type": "object", "minProperties": 1,
-                       "propertyNames": {"pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
-                       "additionalProperties": source},
-            "steps": {"type": "array", "minItems": 1, "items": step},
-            "executor": {"type": "object", "additionalProperties": False,
-                         "properties": {"kind": {"enum": ["local", "dask"]},
-                                        "address": {"type": "string"}}},
-        },
-    }
-
-
-def workflow_schema(registry: Mapping[str, Any]) -> dict[str, Any]:
-    """The workflow schema with each registered step's ``with`` schema, for editors."""
-    schema = base_schema()
-    step = schema["properties"]["steps"]["items"]
-    step["properties"]["uses"]["anyOf"] = [
-        {"enum": sorted(registry)},
-        {"type": "string", "pattern": r"^py:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"},
-        {"type": "string", "pattern": r"\.ya?ml$"},
-    ]
-    rules = []
-    for name in sorted(registry):
-        sd = registry[name]
-        with_schema = copy.deepcopy(sd.schema)
-        if sd.description:
-            with_schema.setdefault("description", sd.description)
-        rules.append({"if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
-                      "then": {"properties": {"with": with_schema}}})
-    step["allOf"] = rules
-    return schema
 
 
 # -- validation -----------------------------------------------------------------------------

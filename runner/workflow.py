@@ -4,18 +4,8 @@ Order of work for one file: read the positioned tree (:mod:`runner.load`),
 settle the params and substitute ``${name}`` (:mod:`runner.templates`), check the
 structure (:mod:`runner.schema`), then resolve each step's ``uses``, check its
 ``with`` against that step's schema and its output templates, and check the
-graph. Every problem is collected; nothing stops at the first.
-
-A step may use another workflow file (``uses: ./shared/thumbs.yaml``, relative
-to the including file). Its steps are inlined with ids prefixed ``<id>.``; the
-including step's ``with`` sets its params. Its own ``inputs`` are not read:
-wherever its steps take from one of its inputs (its first step always does),
-they take from the including step's ``from`` instead. A later step may take
-from ``<id>`` (the included file's last step) or from ``<id>.<inner id>``.
-Settings of an inlined step: its own, then its file's ``defaults``, then the
-including step's ``parallel``/``retries``/``timeout``/``on_error``, then the
-including file's ``defaults``. Output paths always resolve against the working
-directory, whichever file wrote them.
+graph. Every problem is collected; nothing stops at the first. A step that uses
+another workflow file has that file's steps inlined (:mod:`runner.includes`).
 """
 
 from __future__ import annotations
@@ -23,24 +13,24 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner import model
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
-from runner.load import Map, Node, Scalar, Seq, load_file, make_map, to_plain
+from runner.includes import flatten, include, merge_settings
+from runner.load import load_file
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
 from runner.schema import check, check_workflow
 from runner.templates import check_output, plain_values, resolve_params, substitute
+from runner.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from steps.registry import StepDef, plain_step, step_def
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")
-_UPSTREAM = "<upstream>"  # an included file's input: the including step's sources
-_MAX_INCLUDES = 16
 
 
 @dataclass
-class _Draft:
+class Draft:
     """A step on its way to a StepSpec; ``inner`` holds an include's inlined steps."""
 
     id: str
@@ -53,7 +43,7 @@ class _Draft:
     sources: list[str] | None = None  # None: the step above
     source_pos: list[Pos] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
-    inner: list[_Draft] | None = None
+    inner: list[Draft] | None = None
 
 
 @dataclass
@@ -63,7 +53,7 @@ class _Doc:
     params: dict[str, Node]
     inputs: list[Input]
     input_names: list[str]
-    steps: list[_Draft]
+    steps: list[Draft]
     executor: ExecutorSpec
 
 
@@ -83,7 +73,7 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
 
         registry = load_registry()
     problems = Collector()
-    loader = _Loader(registry, problems, allow_outside)
+    loader = Loader(registry, problems, allow_outside)
     doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
     if doc is not None:
         _check_feeds(doc, problems)
@@ -97,7 +87,9 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
         description=doc.description, params=plain_values(doc.params), executor=doc.executor)
 
 
-class _Loader:
+class Loader:
+    """Reads workflow files (one, and the ones it includes) into drafts, collecting problems."""
+
     def __init__(self, registry: dict[str, StepDef], problems: Collector,
                  allow_outside: bool) -> None:
         self.registry = registry
@@ -140,16 +132,16 @@ class _Loader:
                 drafts.append(self.step(node, f"steps[{i}]", path, chain))
         _graph(drafts, names, self)
         defaults = _settings(root.get("defaults"))
-        flat = _flatten(drafts)
+        flat = flatten(drafts)
         for d in flat:
-            d.settings = _merge(d.settings, defaults)
+            d.settings = merge_settings(d.settings, defaults)
         name, desc = root.get("name"), root.get("description")
         return _Doc(name=_str(name), description=_str(desc), params=params, inputs=inputs,
                     input_names=names, steps=flat, executor=_executor(root.get("executor")))
 
-    def step(self, node: Map, path: str, file: str, chain: tuple[str, ...]) -> _Draft:
+    def step(self, node: Map, path: str, file: str, chain: tuple[str, ...]) -> Draft:
         id_node, uses_node, with_node = node.get("id"), node.get("uses"), node.get("with")
-        d = _Draft(id=_str(id_node), uses=_str(uses_node), pos=node.pos, path=path,
+        d = Draft(id=_str(id_node), uses=_str(uses_node), pos=node.pos, path=path,
                    id_pos=id_node.pos if id_node else node.pos,
                    settings=_settings(node))
         src = node.get("from")
@@ -168,7 +160,7 @@ class _Loader:
             return d  # reported by the schema; its arguments cannot be checked
         upath = f"{path}.uses"
         if d.uses.endswith((".yaml", ".yml")):
-            self.include(d, uses_node.pos, with_node, file, chain)
+            include(self, d, uses_node.pos, with_node, file, chain)
             return d
         if d.uses.startswith("py:"):
             d.sd = self.python(d.uses, uses_node.pos, upath, file)
@@ -228,46 +220,14 @@ class _Loader:
             return None
         return step_def(obj) or plain_step(obj, uses)
 
-    def include(self, d: _Draft, pos: Pos, with_node: Map, file: str,
-                chain: tuple[str, ...]) -> None:
-        """Inline the steps of the workflow file ``d.uses``."""
-        target = os.path.normpath(os.path.join(os.path.dirname(file), d.uses))
-        upath = f"{d.path}.uses"
-        real = os.path.abspath(target)
-        if real in chain:
-            names = " -> ".join(os.path.basename(c) for c in (*chain, real))
-            self.add(pos, upath, f"a workflow cannot include itself ({names})")
-            return
-        if len(chain) > _MAX_INCLUDES:
-            self.add(pos, upath, f"workflow files nested more than {_MAX_INCLUDES} deep")
-            return
-        if not os.path.isfile(target):
-            self.add(pos, upath, f"no workflow file '{d.uses}'",
-                     f"looked for {target} (relative to the including file)")
-            return
-        given = {k.value: v for k, v in with_node.items()}
-        inner = self.load(target, None, given, (*chain, real))
-        if inner is None:
-            return
-        for key in with_node.keys:
-            if key.value not in inner.params:
-                self.add(key.pos, f"{d.path}.with", f"unknown param '{key.value}' of "
-                         f"{d.uses}{did_you_mean(key.value, inner.params)}")
-        inner_inputs = set(inner.input_names)
-        prefix = d.id + "."
-        d.inner = []
-        for s in inner.steps:
-            srcs = [_UPSTREAM if n in inner_inputs else prefix + n for n in s.sources or ()]
-            d.inner.append(replace(s, id=prefix + s.id, sources=srcs))
 
-
-def _graph(drafts: list[_Draft], inputs: list[str], ld: _Loader) -> None:
+def _graph(drafts: list[Draft], inputs: list[str], ld: Loader) -> None:
     """Check ids and ``from`` of one file's steps; fill in the default ``from``."""
     below = {d.id for d in drafts if d.id}
     for d in drafts:
         below.update(s.id for s in d.inner or ())
     above: list[str] = []
-    seen: dict[str, _Draft] = {}
+    seen: dict[str, Draft] = {}
     for i, d in enumerate(drafts):
         if d.id and d.id in seen:
             ld.add(d.id_pos, f"{d.path}.id", f"duplicate step id '{d.id}' "
@@ -303,20 +263,6 @@ def _graph(drafts: list[_Draft], inputs: list[str], ld: _Loader) -> None:
             above.extend(s.id for s in d.inner or ())
 
 
-def _flatten(drafts: list[_Draft]) -> list[_Draft]:
-    """Includes replaced by their steps; ``from: <include id>`` -> its last step."""
-    last = {d.id: d.inner[-1].id for d in drafts if d.inner}
-    out: list[_Draft] = []
-    for d in drafts:
-        ups = [last.get(n, n) for n in d.sources or ()]
-        if d.inner is None:
-            out.append(replace(d, sources=ups))
-            continue
-        for s in d.inner:
-            srcs = [u for n in s.sources or () for u in (ups if n == _UPSTREAM else [n])]
-            out.append(replace(s, sources=srcs, settings=_merge(s.settings, d.settings)))
-    return out
-
 
 def _check_feeds(doc: _Doc, problems: Collector) -> None:
     """A reduce step must be fed by something that can yield items."""
@@ -338,7 +284,7 @@ def _can_yield(src: Source) -> bool:
     return True  # files: known only when the globs run
 
 
-def _spec(d: _Draft) -> StepSpec:
+def _spec(d: Draft) -> StepSpec:
     assert d.sd is not None
     s = d.settings
     par = s.get("parallel", {})
@@ -370,13 +316,6 @@ def _str(node: Node | None) -> str:
     return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else ""
 
 
-def _merge(own: dict[str, Any], fallback: dict[str, Any]) -> dict[str, Any]:
-    """``own`` settings, missing ones from ``fallback``; ``parallel`` merged key by key."""
-    out = {**fallback, **own}
-    if "parallel" in own and "parallel" in fallback:
-        out["parallel"] = {**fallback["parallel"], **own["parallel"]}
-    return out
-
 
 def _settings(node: Node | None) -> dict[str, Any]:
     """The step settings a mapping sets itself (their shapes are checked by the schema)."""
@@ -384,7 +323,7 @@ def _settings(node: Node | None) -> dict[str, Any]:
         return {}
     out = {k: to_plain(node.get(k)) for k in SETTINGS if node.get(k) is not None}
     if not isinstance(out.get("parallel", {}), dict):
-        del out["parallel"]  # reported by the schema; keeps _merge safe
+        del out["parallel"]  # reported by the schema; keeps merge_settings safe
     return out
 
 

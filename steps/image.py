@@ -11,14 +11,14 @@ which turns a truncated or corrupt file into a one-line :class:`ImageError`.
 Resampling defaults to bicubic: Pillow's own default, what hand-tuned scripts
 use, visually indistinguishable from Lanczos when shrinking and about a third
 cheaper (a 4-tap kernel instead of 6); ``filter: lanczos`` is there when wanted.
+The contact sheet, a reduce, is in :mod:`steps.image_sheet`.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
+from steps.image_args import COLOR_ARG, FILTER_ARG, NO_ARGS, SIZE, resample
 from steps.image_ops import (
     SPILL_SUFFIX,
     WIDE,
@@ -31,38 +31,23 @@ from steps.image_ops import (
     loaded,
     pad,
     resized,
-    rgb_over,
-    save_image,
     smooth,
     thumbnail_size,
     to_8bit,
 )
+from steps.image_save import save_image
+from steps.image_sheet import contact_sheet
 from steps.image_spill import spill
-from steps.registry import StepNotice, step
+from steps.registry import step
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["SPILL_SUFFIX", "ImageError", "as_image", "spill"]
-
-_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos")
-_FILTER_ARG = {"type": "string", "enum": list(_FILTERS), "default": "bicubic",
-               "description": "resampling filter; bicubic (default) is sharp and fast, "
-                              "lanczos a little sharper and slower"}
-_COLOR_ARG = {"type": "string", "minLength": 1,
-              "description": "a colour name or #rrggbb (default: black, or transparent "
-                             "for images with alpha)"}
-_NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}}
-_SIZE = {"type": "integer", "minimum": 1, "maximum": 100_000}
+# contact_sheet lives in steps/image_sheet.py; it stays importable from here.
+__all__ = ["SPILL_SUFFIX", "ImageError", "as_image", "contact_sheet", "spill"]
 
 
-def _resample(name: str) -> int:
-    from PIL import Image
-
-    return getattr(Image.Resampling, name.upper())
-
-
-@step("image.open", drops=False, schema=_NO_ARGS, takes="path", gives="image")
+@step("image.open", drops=False, schema=NO_ARGS, takes="path", gives="image")
 def open_(value: Any) -> Image:
     """Open an image file (lazily: pixels are decoded by the first step that needs them).
 
@@ -72,7 +57,7 @@ def open_(value: Any) -> Image:
     return as_image(value)
 
 
-@step("image.auto_orient", drops=False, schema=_NO_ARGS, takes="image", gives="image")
+@step("image.auto_orient", drops=False, schema=NO_ARGS, takes="image", gives="image")
 def auto_orient(value: Any) -> Image:
     """Turn the image upright as its EXIF orientation says (unchanged when it is upright)."""
     from PIL import ImageOps
@@ -90,16 +75,16 @@ def auto_orient(value: Any) -> Image:
 _RESIZE_SCHEMA = {
     "type": "object",
     "properties": {
-        "width": {**_SIZE, "description": "target width in pixels"},
-        "height": {**_SIZE, "description": "target height in pixels"},
+        "width": {**SIZE, "description": "target width in pixels"},
+        "height": {**SIZE, "description": "target height in pixels"},
         "fit": {"type": "string", "enum": ["contain", "cover", "stretch", "pad"],
                 "default": "contain",
                 "description": "contain: fit inside, keep aspect; cover: fill and crop the "
                                "overflow (centred); stretch: exact size, aspect ignored; "
                                "pad: fit inside, then pad to the exact size"},
-        "filter": _FILTER_ARG,
-        "color": {**_COLOR_ARG, "description": "pad colour (fit: pad). " +
-                  _COLOR_ARG["description"]},
+        "filter": FILTER_ARG,
+        "color": {**COLOR_ARG, "description": "pad colour (fit: pad). " +
+                  COLOR_ARG["description"]},
     },
     "anyOf": [{"required": ["width"]}, {"required": ["height"]}],
 }
@@ -118,12 +103,12 @@ def resize(value: Any, width: int | None = None, height: int | None = None,
         width = width or max(1, round(w * height / h))  # type: ignore[operator]
         height = height or max(1, round(h * width / w))
         fit = "stretch"
-    resample = _resample(filter)
+    kernel = resample(filter)
     if fit == "stretch":
-        return resized(img, (width, height), resample)
+        return resized(img, (width, height), kernel)
     if fit == "cover":
-        return resized(img, (width, height), resample, box=cover_box(w, h, width, height))
-    inner = resized(img, contain_size(w, h, width, height), resample)
+        return resized(img, (width, height), kernel, box=cover_box(w, h, width, height))
+    inner = resized(img, contain_size(w, h, width, height), kernel)
     if fit == "contain" or inner.size == (width, height):
         return inner
     return pad(inner, (width, height), color)
@@ -134,9 +119,9 @@ _THUMB_SCHEMA = {
     "properties": {
         "size": {"description": "the box to fit in: one number for a square, or "
                                 "[width, height]; never enlarges",
-                 "oneOf": [_SIZE, {"type": "array", "items": _SIZE,
+                 "oneOf": [SIZE, {"type": "array", "items": SIZE,
                                    "minItems": 2, "maxItems": 2}]},
-        "filter": _FILTER_ARG,
+        "filter": FILTER_ARG,
     },
     "required": ["size"],
 }
@@ -151,7 +136,7 @@ def thumbnail(value: Any, size: int | list[int], filter: str = "bicubic",  # noq
     target = thumbnail_size(img.width, img.height, bw, bh)
     if target is None:
         return img  # already fits: untouched (and still lazy)
-    return resized(img, target, _resample(filter))
+    return resized(img, target, resample(filter))
 
 
 _CROP_SCHEMA = {
@@ -197,9 +182,9 @@ _ROTATE_SCHEMA = {
         "expand": {"type": "boolean", "default": True,
                    "description": "grow the canvas to hold the whole turned image "
                                   "(false: keep the size, corners cut)"},
-        "filter": {**_FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"]},
-        "color": {**_COLOR_ARG, "description": "fill for uncovered corners. " +
-                  _COLOR_ARG["description"]},
+        "filter": {**FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"]},
+        "color": {**COLOR_ARG, "description": "fill for uncovered corners. " +
+                  COLOR_ARG["description"]},
     },
     "required": ["degrees"],
 }
@@ -223,7 +208,7 @@ def rotate(value: Any, degrees: float, expand: bool = True,
         from PIL import ImageColor
 
         fill = ImageColor.getcolor(color, img.mode)
-    return img.rotate(degrees, _resample(filter), expand=expand, fillcolor=fill)
+    return img.rotate(degrees, resample(filter), expand=expand, fillcolor=fill)
 
 
 _FLIP_SCHEMA = {"type": "object", "properties": {
@@ -242,7 +227,7 @@ def flip(value: Any, direction: str = "horizontal") -> Image:
     return loaded(as_image(value)).transpose(how)
 
 
-@step("image.grayscale", drops=False, schema=_NO_ARGS, takes="image", gives="image")
+@step("image.grayscale", drops=False, schema=NO_ARGS, takes="image", gives="image")
 def grayscale(value: Any) -> Image:
     """Convert to shades of grey (transparency kept)."""
     img = smooth(loaded(as_image(value)))
@@ -377,58 +362,3 @@ def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the use
     JPEG with a notice); transparency that JPEG would lose is refused.
     """
     return save_image(as_image(value), to, format, quality)
-
-
-_SHEET_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "to": {"type": "string", "minLength": 1,
-               "description": "output image path (suffix picks the format)"},
-        "columns": {"type": "integer", "minimum": 1, "maximum": 1000,
-                    "description": "tiles per row (default: about a square sheet)"},
-        "tile": {"type": "integer", "minimum": 8, "maximum": 4096, "default": 256,
-                 "description": "tile size in pixels; each image is fitted inside"},
-        "color": {**_COLOR_ARG, "default": "white",
-                  "description": "background colour (default white)"},
-        "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 90,
-                    "description": "JPEG/WebP quality (default 90)"},
-    },
-    "required": ["to"],
-}
-
-
-@step("image.contact_sheet", kind="reduce", schema=_SHEET_SCHEMA, takes="any", gives="path",
-      outputs=("to",))
-def contact_sheet(values: list[Any], to: str, columns: int | None = None, tile: int = 256,
-                  color: str = "white", quality: int = 90) -> str:
-    """One image with every input as a tile, in order; gives the output path.
-
-    Takes images or image paths; each is shrunk on load and released before the
-    next, so memory holds the sheet and one image. Unreadable ones are left out
-    (said once).
-    """
-    from PIL import Image as PILImage
-
-    values = list(values)
-    if not values:
-        raise ImageError("a contact sheet needs at least one image")
-    cols = columns or math.ceil(math.sqrt(len(values)))
-    rows = math.ceil(len(values) / cols)
-    sheet = PILImage.new("RGB", (cols * tile, rows * tile), color)
-    skipped = 0
-    for i, value in enumerate(values):
-        try:
-            img = as_image(value)
-            fit = thumbnail_size(img.width, img.height, tile, tile)  # never enlarged
-            img = resized(img, fit, _resample("bicubic")) if fit else smooth(loaded(img))
-        except ImageError:
-            skipped += 1
-            continue
-        img = rgb_over(img, color)
-        x = (i % cols) * tile + (tile - img.width) // 2
-        y = (i // cols) * tile + (tile - img.height) // 2
-        sheet.paste(img, (x, y))
-    if skipped:
-        warnings.warn(StepNotice(f"contact sheet: {skipped} unreadable image(s) left out"),
-                      stacklevel=2)
-    return save_image(sheet, to, None, quality)

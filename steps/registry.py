@@ -20,7 +20,8 @@ Kind = Literal["map", "reduce"]
 # check that an image step is not fed numbers.
 ValueType = Literal["any", "image", "number", "path"]
 
-BUILTIN_MODULES = ("steps.image", "steps.numeric", "steps.io", "steps.util")
+BUILTIN_MODULES = ("steps.image", "steps.image_sheet", "steps.numeric", "steps.numeric_reduce",
+                   "steps.io", "steps.util")
 ENTRY_POINT_GROUP = "flow.steps"
 
 

@@ -333,3 +333,28 @@ class DieOnPickle:
 def die_on_pickle_at(value: Any, at: Any = None) -> Any:
     """Return a value whose pickling kills the worker (after the task has returned)."""
     return DieOnPickle() if _hit(value, at) else value
+
+
+# -- steps with a wall-clock stamp (for end-to-end timings against --json event times) ----------
+
+def _stamp(stamp: str | None) -> None:
+    """Write time.time() (the clock of flow's events' ``t``) and this pid to ``stamp``."""
+    if stamp:
+        Path(stamp).write_text(f"{time.time()!r} {os.getpid()}\n")
+
+
+def kill_stamped(value: Any, at: Any = None, stamp: str | None = None) -> Any:
+    """Like :func:`kill_at` (SIGKILL), but stamps the wall-clock moment first."""
+    if _hit(value, at):
+        _stamp(stamp)
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(5)
+    return value
+
+
+def fail_at(value: Any, at: Any = None, stamp: str | None = None) -> Any:
+    """Raise a plain ValueError when ``value == at``, stamping the wall-clock moment first."""
+    if _hit(value, at):
+        _stamp(stamp)
+        raise ValueError(f"planned failure at {value}")
+    return value

@@ -1,0 +1,87 @@
+"""Workflow files used as steps (``uses: ./shared/thumbs.yaml``): inlined and wired in.
+
+A step may use another workflow file (relative to the including file). Its steps
+are inlined with ids prefixed ``<id>.``; the including step's ``with`` sets its
+params. Its own ``inputs`` are not read: wherever its steps take from one of its
+inputs (its first step always does), they take from the including step's
+``from`` instead. A later step may take from ``<id>`` (the included file's last
+step) or from ``<id>.<inner id>``. Settings of an inlined step: its own, then its
+file's ``defaults``, then the including step's ``parallel``/``retries``/
+``timeout``/``on_error``, then the including file's ``defaults``. Output paths
+always resolve against the working directory, whichever file wrote them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import Pos, did_you_mean
+from runner.tree import Map
+
+if TYPE_CHECKING:
+    from runner.workflow import Draft, Loader
+
+UPSTREAM = "<upstream>"  # an included file's input: the including step's sources
+MAX_INCLUDES = 16
+
+
+def include(ld: Loader, d: Draft, pos: Pos, with_node: Map, file: str,
+            chain: tuple[str, ...]) -> None:
+    """Inline the steps of the workflow file ``d.uses`` into ``d.inner``.
+
+    ``file`` is the including file and ``chain`` the files including it, so a
+    cycle is refused; problems go to ``ld.add``.
+    """
+    target = os.path.normpath(os.path.join(os.path.dirname(file), d.uses))
+    upath = f"{d.path}.uses"
+    real = os.path.abspath(target)
+    if real in chain:
+        names = " -> ".join(os.path.basename(c) for c in (*chain, real))
+        ld.add(pos, upath, f"a workflow cannot include itself ({names})")
+        return
+    if len(chain) > MAX_INCLUDES:
+        ld.add(pos, upath, f"workflow files nested more than {MAX_INCLUDES} deep")
+        return
+    if not os.path.isfile(target):
+        ld.add(pos, upath, f"no workflow file '{d.uses}'",
+               f"looked for {target} (relative to the including file)")
+        return
+    given = {k.value: v for k, v in with_node.items()}
+    inner = ld.load(target, None, given, (*chain, real))
+    if inner is None:
+        return
+    for key in with_node.keys:
+        if key.value not in inner.params:
+            ld.add(key.pos, f"{d.path}.with", f"unknown param '{key.value}' of "
+                   f"{d.uses}{did_you_mean(key.value, inner.params)}")
+    inner_inputs = set(inner.input_names)
+    prefix = d.id + "."
+    d.inner = []
+    for s in inner.steps:
+        srcs = [UPSTREAM if n in inner_inputs else prefix + n for n in s.sources or ()]
+        d.inner.append(replace(s, id=prefix + s.id, sources=srcs))
+
+
+def flatten(drafts: list[Draft]) -> list[Draft]:
+    """Includes replaced by their steps; ``from: <include id>`` -> its last step."""
+    last = {d.id: d.inner[-1].id for d in drafts if d.inner}
+    out: list[Draft] = []
+    for d in drafts:
+        ups = [last.get(n, n) for n in d.sources or ()]
+        if d.inner is None:
+            out.append(replace(d, sources=ups))
+            continue
+        for s in d.inner:
+            srcs = [u for n in s.sources or () for u in (ups if n == UPSTREAM else [n])]
+            out.append(replace(s, sources=srcs, settings=merge_settings(s.settings, d.settings)))
+    return out
+
+
+def merge_settings(own: dict[str, Any], fallback: dict[str, Any]) -> dict[str, Any]:
+    """``own`` settings, missing ones from ``fallback``; ``parallel`` merged key by key."""
+    out = {**fallback, **own}
+    if "parallel" in own and "parallel" in fallback:
+        out["parallel"] = {**fallback["parallel"], **own["parallel"]}
+    return out
