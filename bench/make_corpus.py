@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from multiprocessing import Pool
@@ -157,9 +158,7 @@ def photo_dir(n: int, **kwargs: int) -> Path:
         link.unlink(missing_ok=True)
         try:
             os.link(p, link)
-        except OSError:
-            import shutil
-
+        except OSError:  # another file system, or links not allowed
             shutil.copyfile(p, link)
     return subset
 

@@ -163,13 +163,12 @@ def _check_outputs(prep: Prepared, workflow: Workflow) -> None:
     prep.output_dirs = sorted(dirs)
 
 
-def _stage_workers(stage: Stage, cap: int, count: int) -> int:
-    if stage.mode == "serial":
-        return 1
-    if stage.kind == "reduce":
-        return 1
-    asked = stage.parallel.workers or cap
-    return max(1, min(asked, cap, count))
+def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
+    """Workers for a stage: ``auto`` is the usable CPUs; never more than the items or -j."""
+    if stage.mode == "serial" or stage.kind == "reduce":
+        return 1  # a reduce is one task
+    asked = stage.parallel.workers or usable_cpus()
+    return max(1, min(asked, jobs or asked, count))
 
 
 def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
@@ -177,10 +176,9 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     """Run every stage; returns the result (exit code, failures, counts)."""
     t0 = time.monotonic()
     prep = prepared or prepare(workflow, options.allow_outside)
-    cap = min(options.jobs or usable_cpus(), usable_cpus() * 4)
-    runs = {}
-    for st in prep.plan.stages:
-        runs[st.id] = StageRun(st, prep.chains[st.id], _stage_workers(st, cap, prep.root_count(st)))
+    runs = {st.id: StageRun(st, prep.chains[st.id],
+                            stage_workers(st, options.jobs, prep.root_count(st)))
+            for st in prep.plan.stages}
     pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
     infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
                             prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
