@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
-from runner.execute.worker import run_task
+from runner.execute.serial import run_serial
 from runner.feed import Feed, StageChain, retry_task
 from runner.graph import Stage
 from runner.inputs import Item
@@ -115,7 +115,7 @@ class Scheduler:
                 if nxt is not None:
                     task, meta = nxt
                     r.inflight[task.task_id] = (task, meta)
-                    self._complete(Done(task, run_task(task)))
+                    self._complete(Done(task, run_serial(task)))
                 continue
             assert self.executor is not None
             while len(r.inflight) < 2 * r.workers:
@@ -232,18 +232,21 @@ class Scheduler:
             return
         offsets = [e[0] for e in task.items] if task.items is not None else \
             list(range(task.size()))
-        if lost.offset is None or lost.offset < 0:
-            if task.careful or task.partials is not None or len(offsets) == 1:
+        offset = lost.offset
+        if (offset is None or offset < 0) and len(offsets) == 1:
+            offset = offsets[0]  # one item: it is the culprit
+        if offset is None or offset < 0:
+            if task.careful or task.partials is not None:
                 for off in offsets:  # nothing narrows it down further: all of it failed
                     self._lost_item(r, task, meta, off, lost.reason, final=True)
                 return
             self._resend(r, task, meta, offsets)  # find the culprit item by item
             return
-        key = self._key(meta, lost.offset)
+        key = self._key(meta, offset)
         r.attempts[key] = r.attempts.get(key, 0) + 1
         if r.attempts[key] > r.stage.retries:
-            self._lost_item(r, task, meta, lost.offset, lost.reason, final=True)
-            offsets.remove(lost.offset)
+            self._lost_item(r, task, meta, offset, lost.reason, final=True)
+            offsets.remove(offset)
         if offsets:
             self._resend(r, task, meta, offsets)
 
@@ -261,7 +264,7 @@ class Scheduler:
         again = retry_task(task, offsets, next(self._task_ids))
         r.inflight[again.task_id] = (again, meta)
         if r.stage.mode == "serial" or self.executor is None:
-            self._complete(Done(again, run_task(again)))
+            self._complete(Done(again, run_serial(again)))
         else:
             self.executor.submit(again)
 

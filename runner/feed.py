@@ -64,7 +64,7 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
     static_paths: list[str] = []
     for i, st in enumerate(stage.steps):
         if i in stage.open_before:
-            steps.append(ChainStep(id=st.id, ref=open_ref(), kind="map"))
+            steps.append(ChainStep(id=st.id, ref=open_ref(), kind="map", retries=st.retries))
         args = st.args.as_dict()
         for name in st.outputs:
             tmpl = args.get(name)

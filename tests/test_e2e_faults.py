@@ -229,8 +229,9 @@ def assert_outputs_whole(out: Path, size: tuple[int, int]) -> list[Path]:
 
 # ------------------------------------------------------------- 1. a worker killed by SIGKILL
 
-@pytest.mark.parametrize("mode", ["map", "async"])
-def test_worker_sigkilled_fails_that_item_only(tmp_path, mode):
+@pytest.mark.parametrize("mode, jobs", [("map", "2"), ("async", "2"),
+                                        ("map", "1")])  # one worker: only its replacement goes on
+def test_worker_sigkilled_fails_that_item_only(tmp_path, mode, jobs):
     stamp = tmp_path / "killed.stamp"
     write_wf(tmp_path, f"""\
 flow: 1
@@ -251,7 +252,7 @@ steps:
     with: {{to: squares.json, as_list: true}}
 """)
     t0 = time.monotonic()
-    res = run_flow("run", "wf.yaml", "--json", cwd=tmp_path, timeout=30)
+    res = run_flow("run", "wf.yaml", "--json", "-j", jobs, cwd=tmp_path, timeout=30)
     took = time.monotonic() - t0
     assert res.returncode == 1, res.stdout + res.stderr
     assert stamp.exists(), "the fault never fired"
@@ -261,10 +262,12 @@ steps:
     assert json.loads((tmp_path / "squares.json").read_text()) == \
         [i * i for i in range(20) if i != 7]
     assert "Traceback" not in res.stdout + res.stderr
-    failed = [e for e in json_events(res.stdout) if e["event"] == "item_failed"]
+    events = json_events(res.stdout)
+    assert events[0]["event"] == "run_started" and events[0]["workers"] == int(jobs)
+    failed = [e for e in events if e["event"] == "item_failed"]
     assert len(failed) == 1
     noticed = failed[0]["t"] - read_stamp(stamp)
-    print(f"\n[timing] killed worker ({mode}) noticed after {noticed:.3f} s "
+    print(f"\n[timing] killed worker ({mode}, -j {jobs}) noticed after {noticed:.3f} s "
           f"(whole run {took:.2f} s)")
     assert noticed < 2.0
     assert took < 10

@@ -142,8 +142,8 @@ def test_sigkilled_worker_loses_only_its_task_and_is_replaced(make_executor, tmp
     lost = got[1]
     assert isinstance(lost, Lost) and not lost.timed_out
     assert lost.reason == "worker killed by SIGKILL"
-    # The careful path says which item it was on; a whole fast chunk cannot.
-    assert lost.offset == (3 if careful else None)
+    # Both paths say which item the worker was on (the fast one tracks item tasks too).
+    assert lost.offset == 3
     for tid in range(2, 6):
         assert isinstance(got[tid], Done)
         assert got[tid].result.values == tuple((i, i * i) for i in range(100))

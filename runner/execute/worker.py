@@ -14,10 +14,11 @@ first exception, so a bad item costs time only in its own chunk.
 
 from __future__ import annotations
 
+import signal
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from operator import is_not
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from runner.execute.base import ChainStep, ItemFailure, Task, TaskResult, range_
 from steps.registry import StepDef, StepNotice, resolve_ref, step_def
 
 _not_none = partial(is_not, None)
+_DROPPED = object()  # a filter step returned None
 _fns: dict[str, tuple[Callable[..., Any], StepDef | None]] = {}
 
 
@@ -76,22 +78,49 @@ def _detail(exc: BaseException) -> str:
         return ""
 
 
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Ctrl-C in flow's own process (``mode: serial``) ends the run, not the item.
+
+    Workers ignore SIGINT, so there a KeyboardInterrupt can only come from a step
+    itself and fails that item like any other exception.
+    """
+    if isinstance(exc, KeyboardInterrupt) and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        raise exc
+
+
 class _StepFailed(Exception):
-    def __init__(self, step: str, exc: BaseException, attempts: int) -> None:
+    def __init__(self, step: str, exc: BaseException, retries: int) -> None:
         super().__init__(step)
-        self.step, self.exc, self.attempts = step, exc, attempts
+        self.step, self.exc, self.retries = step, exc, retries
 
 
 def _call(cs: ChainStep, fn: Callable[..., Any], value: Any, args: dict[str, Any]) -> Any:
-    """Call one step, retrying up to ``cs.retries`` extra times."""
+    """Call one step; any exception becomes a _StepFailed naming it."""
+    try:
+        return fn(value, **args)
+    except BaseException as exc:  # noqa: BLE001 - any step error fails the item only
+        _reraise_interrupt(exc)
+        raise _StepFailed(cs.id, exc, cs.retries) from None
+
+
+def _attempts(tr: Tracker, task_id: int, offset: int, run: Callable[[], Any]) -> Any:
+    """Run one item's chain, again from its original value while retries remain.
+
+    Re-running from the start (not just the failed step) retries an implicit
+    open too, and never feeds a step the half-used object a failed call left.
+    Returns the value, or raises _StepFailed with ``retries`` set to the attempts made.
+    """
     attempt = 0
     while True:
         attempt += 1
+        tr.begin(task_id, offset)  # each attempt gets the whole timeout
         try:
-            return fn(value, **args)
-        except BaseException as exc:  # noqa: BLE001 - any step error fails the item only
-            if attempt > cs.retries:
-                raise _StepFailed(cs.id, exc, attempt) from None
+            return run()
+        except _StepFailed as sf:
+            if attempt > sf.retries:
+                sf.retries = attempt
+                raise
 
 
 def _spill(value: Any, spill_dir: str | None) -> Any:
@@ -125,13 +154,13 @@ def _run(task: Task, tr: Tracker) -> TaskResult:
         if task.partials is not None:
             result = _run_reduce_from_partials(task, tr)
         elif chain.timeout is None and not task.careful and _fast_ok(task):
-            tr.begin(task.task_id, -1)
-            result = _run_fast(task)
+            result = _run_fast(task, tr)
             if result is None:  # an item raised: find it, item by item
                 result = _run_careful(task, tr)
         else:
             result = _run_careful(task, tr)
     except BaseException as exc:  # noqa: BLE001 - last line of defence: every item fails
+        _reraise_interrupt(exc)
         reason, detail = f"internal error: {reason_of(exc)}", _detail(exc)
         offsets = [o for o, _, _ in task.items] if task.items is not None else \
             range(task.size())
@@ -145,16 +174,27 @@ def _fast_ok(task: Task) -> bool:
         outs for _, _, outs in (task.items or ()))
 
 
-def _values(task: Task) -> Iterable[Any]:
-    if task.span is not None:
+def _values(task: Task, tr: Tracker) -> Iterable[Any]:
+    if task.span is not None and all(cs.ref.startswith("steps.") for cs in task.chain.steps):
+        # Numbers through built-in steps, which cannot kill a worker: no per-item
+        # bookkeeping, which would cost more than the work itself.
+        tr.begin(task.task_id, -1)
         return range_of(task.span)
-    return [v for _, v, _ in task.items or ()]
+    return _tracked(task, tr)
 
 
-def _run_fast(task: Task) -> TaskResult | None:
+def _tracked(task: Task, tr: Tracker) -> Iterator[Any]:
+    # The chain pulls items one at a time through lazy maps, so the slot names the
+    # item being worked on: a dead worker's culprit is known exactly.
+    for offset, value, _ in _entries(task):
+        tr.begin(task.task_id, offset)
+        yield value
+
+
+def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
     """Whole-chunk mapping; None if any item raised (caller goes careful)."""
     chain = task.chain
-    stream: Iterable[Any] = _values(task)
+    stream: Iterable[Any] = _values(task, tr)
     try:
         for cs in chain.steps:
             fn, sd = resolve(cs.ref)
@@ -182,7 +222,8 @@ def _run_fast(task: Task) -> TaskResult | None:
         offsets = [o for o, _, _ in task.items or ()]
         return TaskResult(task.task_id, values=tuple(
             (o, _spill(v, chain.spill_dir)) for o, v in zip(offsets, out, strict=True)))
-    except BaseException:  # noqa: BLE001 - retried item by item to isolate the culprit
+    except BaseException as exc:  # noqa: BLE001 - retried item by item to isolate the culprit
+        _reraise_interrupt(exc)
         return None
 
 
@@ -202,27 +243,33 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
     survivors: list[tuple[int, Any]] = []
     failures: list[ItemFailure] = []
     dropped = 0
+
+    def through(value: Any, outs: tuple) -> Any:
+        for pos in range(first_reduce):
+            args = static[pos]
+            if outs:
+                extra = {name: path for p, name, path in outs if p == pos}
+                if extra:
+                    args = {**args, **extra}
+            value = _call(chain.steps[pos], resolved[pos][0], value, args)
+            if value is None:
+                return _DROPPED
+        return value
+
     for offset, value, outs in _entries(task):
-        tr.begin(task.task_id, offset)
         try:
-            for pos in range(first_reduce):
-                args = static[pos]
-                if outs:
-                    extra = {name: path for p, name, path in outs if p == pos}
-                    if extra:
-                        args = {**args, **extra}
-                value = _call(chain.steps[pos], resolved[pos][0], value, args)
-                if value is None:
-                    dropped += 1
-                    break
-            else:
-                survivors.append((offset, value))
+            out = _attempts(tr, task.task_id, offset, partial(through, value, outs))
         except _StepFailed as sf:
-            failures.append(ItemFailure(offset, sf.step, reason_of(sf.exc), sf.attempts,
+            failures.append(ItemFailure(offset, sf.step, reason_of(sf.exc), sf.retries,
                                         _detail(sf.exc)))
+        else:
+            if out is _DROPPED:
+                dropped += 1
+            else:
+                survivors.append((offset, out))
         tr.done(1)
     if first_reduce < len(chain.steps):
-        return _reduce_tail(task, survivors, first_reduce, failures, dropped)
+        return _reduce_tail(task, tr, survivors, first_reduce, failures, dropped)
     if chain.fold is not None:
         _, sd = resolve(chain.fold.ref)
         assert sd is not None and sd.fold is not None
@@ -232,7 +279,7 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
     return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
 
 
-def _reduce_tail(task: Task, survivors: list[tuple[int, Any]], start: int,
+def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], start: int,
                  failures: list[ItemFailure], dropped: int) -> TaskResult:
     """From the first reduce on, the chain works on one item: the reduced value."""
     chain = task.chain
@@ -243,9 +290,9 @@ def _reduce_tail(task: Task, survivors: list[tuple[int, Any]], start: int,
         arg = values if (cs.kind == "reduce" and first) else (
             [values] if cs.kind == "reduce" else values)
         try:
-            values = _call(cs, fn, arg, dict(cs.args))
+            values = _attempts(tr, task.task_id, 0, partial(_call, cs, fn, arg, dict(cs.args)))
         except _StepFailed as sf:
-            failures.append(ItemFailure(0, sf.step, reason_of(sf.exc), sf.attempts,
+            failures.append(ItemFailure(0, sf.step, reason_of(sf.exc), sf.retries,
                                         _detail(sf.exc)))
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
         first = False
@@ -266,6 +313,7 @@ def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
     try:
         value = sd.fold.finish(sd.fold.combine(list(task.partials or ()), **args), **args)
     except BaseException as exc:  # noqa: BLE001
+        _reraise_interrupt(exc)
         return TaskResult(task.task_id, failures=(
             ItemFailure(0, head.id, reason_of(exc), 1, _detail(exc)),))
     rest = Task(task.stage, task.task_id, chain.__class__(chain.steps[1:], None,
@@ -273,5 +321,5 @@ def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
     if not rest.chain.steps:
         return TaskResult(task.task_id, values=((0, value),))
     # Steps after the folded reduce see one item: reduces get [value].
-    return _reduce_tail(rest, [(0, value)], 0, [], 0) if rest.chain.steps[0].kind == "reduce" \
+    return _reduce_tail(rest, tr, [(0, value)], 0, [], 0) if rest.chain.steps[0].kind == "reduce" \
         else _run_careful(rest, tr)
