@@ -33,7 +33,7 @@ from runner.report.events import (
 from runner.state import State
 from runner.workflow import load_workflow
 
-__all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus"]
+__all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus", "warm_up"]
 
 PRELOAD = ("runner.execute.worker", "steps.image", "steps.image_sheet", "steps.numeric",
            "steps.numeric_reduce", "steps.io", "steps.util")
@@ -72,6 +72,13 @@ class Prepared:
                 up = self.plan.stage(src)
                 total += 1 if up.kind == "reduce" else self.root_count(up)
         return total if stage.kind == "map" else 1
+
+
+def warm_up() -> None:
+    """Start the local pool's fork server early (it preloads the step modules)."""
+    from runner.execute.local import warm_up as start_fork_server
+
+    start_fork_server(PRELOAD)
 
 
 def usable_cpus() -> int:

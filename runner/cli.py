@@ -179,6 +179,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
 
+    if not args.dry_run:
+        api.warm_up()  # the fork server imports Pillow while we read the workflow
     wf = _load(args.workflow, args.param, args.workdir, args.allow_outside)
     if args.executor == "dask" or (args.executor is None and wf.executor.kind == "dask"):
         raise FlowError.single("the dask executor is not available in this version",

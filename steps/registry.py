@@ -10,7 +10,7 @@ Nothing is registered as an import side effect: :func:`collect` reads the
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
@@ -130,12 +130,44 @@ def entry_point_modules() -> list[str]:
     return [ep.value.split(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)]
 
 
-def load_registry(extra_modules: Iterable[str] = ()) -> dict[str, StepDef]:
-    """Built-in steps, then entry-point steps, then ``extra_modules``; by name."""
-    registry: dict[str, StepDef] = {}
-    for mod_name in (*BUILTIN_MODULES, *entry_point_modules(), *extra_modules):
-        registry.update(collect(importlib.import_module(mod_name)))
-    return registry
+class Registry(Mapping[str, StepDef]):
+    """Steps by name: built-ins and ``extra_modules`` at once, plugins when first needed.
+
+    Scanning installed packages' entry points costs ~20 ms, so it waits until a
+    name is not a built-in or the whole list is asked for. A plugin cannot
+    replace a built-in step: the built-in name wins.
+    """
+
+    def __init__(self, extra_modules: Iterable[str] = ()) -> None:
+        self._steps: dict[str, StepDef] = {}
+        for mod_name in (*BUILTIN_MODULES, *extra_modules):
+            self._steps.update(collect(importlib.import_module(mod_name)))
+        self._plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if not self._plugins_loaded:
+            self._plugins_loaded = True
+            for mod_name in entry_point_modules():
+                for name, sd in collect(importlib.import_module(mod_name)).items():
+                    self._steps.setdefault(name, sd)
+
+    def __getitem__(self, name: str) -> StepDef:
+        if name not in self._steps:
+            self._load_plugins()
+        return self._steps[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load_plugins()
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        self._load_plugins()
+        return len(self._steps)
+
+
+def load_registry(extra_modules: Iterable[str] = ()) -> Registry:
+    """Built-in steps, entry-point steps (``flow.steps``), then ``extra_modules``; by name."""
+    return Registry(extra_modules)
 
 
 def resolve_ref(ref: str) -> Callable[..., Any]:

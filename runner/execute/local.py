@@ -65,6 +65,16 @@ LOCK_DIR_PREFIX = "flow-pool-"  # + flow's pid: the queue lock files, in the tem
 PRELOAD = ("runner.execute.lifeline", "runner.execute.worker")
 
 
+def warm_up(preload: tuple[str, ...] = ()) -> None:
+    """Start the fork server now, so it imports the step modules while flow reads
+    the workflow; the pool started later then forks warm workers at once."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *preload))))
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
 class LocalExecutor(Executor):
     """Runs tasks on worker processes of this machine; see the module docstring.
 
