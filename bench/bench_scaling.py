@@ -13,6 +13,7 @@ Writes bench/results/scaling.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -56,15 +57,22 @@ print(sum(burn(i, loops) for i in range(n)))
 """
 
 
+STAGE_SECONDS: dict[int, list[float]] = {}  # flow's own timing of the burn stage, by -j
+
+
 def run_one(kind: str, jobs: int, n: int, loops: int) -> tuple[float | None, Any, str | None]:
     """(seconds, total, error) of one run of ``kind`` ("flow", "pool", "loop")."""
     if kind == "flow":
         out = fresh_dir(OUT / "scaling") / "cpu.json"
+        report = out.parent / "report.json"
         t = flow_run(WORKFLOWS / "cpu.yaml", {"n": n, "loops": loops, "out": rel(out)},
-                     jobs=jobs, env=ENV)
+                     jobs=jobs, env=ENV, extra=["--report", str(report)])
         if not t.ok:
             return None, None, unavailable("flow", t)
         try:
+            stages = json.loads(report.read_text())["stages"]
+            burn = next(st["seconds"] for st in stages if st["label"] == "burn")
+            STAGE_SECONDS.setdefault(jobs, []).append(burn)
             return t.seconds, read_total(out), None
         except (OSError, ValueError) as exc:
             return None, None, f"flow ran but its output is unreadable: {exc}"
@@ -143,9 +151,16 @@ def main(argv: list[str] | None = None) -> int:
               f"the target >= {TARGET}x)")
     else:
         print(f"flow -j 2 / -j 1: - ({res.get(('flow', 2), {}).get('error')})")
+    stage = {j: median(v) for j, v in STAGE_SECONDS.items()}
+    stage_s2 = stage[1] / stage[2] if 1 in stage and 2 in stage else None
+    if stage_s2:
+        print(f"flow's burn stage alone (interpreter and pool start left out): -j 1 "
+              f"{fmt_s(stage[1])}, -j 2 {fmt_s(stage[2])}: {stage_s2:.2f}x")
     print(CORES_NOTE.format(cores=cores))
     path = write_results("scaling", {"items": n, "loops": args.loops, "reps": args.reps,
-                                     "target": TARGET, "flow_speedup_2": s2, "rows": rows})
+                                     "target": TARGET, "flow_speedup_2": s2,
+                                     "flow_stage_speedup_2": stage_s2,
+                                     "flow_stage_seconds": stage, "rows": rows})
     if note := busy_note():
         print(note)
     print(f"results: {rel(path)}")

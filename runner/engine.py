@@ -238,14 +238,14 @@ class Scheduler:
         if offset is None or offset < 0:
             if task.careful or task.partials is not None:
                 for off in offsets:  # nothing narrows it down further: all of it failed
-                    self._lost_item(r, task, meta, off, lost.reason, final=True)
+                    self._lost_item(r, task, meta, off, lost.reason)
                 return
             self._resend(r, task, meta, offsets)  # find the culprit item by item
             return
         key = self._key(meta, offset)
         r.attempts[key] = r.attempts.get(key, 0) + 1
         if r.attempts[key] > r.stage.retries:
-            self._lost_item(r, task, meta, offset, lost.reason, final=True)
+            self._lost_item(r, task, meta, offset, lost.reason)
             offsets.remove(offset)
         if offsets:
             self._resend(r, task, meta, offsets)
@@ -253,8 +253,8 @@ class Scheduler:
     def _key(self, meta: Any, offset: int) -> int:
         return self._item(meta, offset).index
 
-    def _lost_item(self, r: StageRun, task: Task, meta: Any, offset: int, reason: str,
-                   final: bool) -> None:
+    def _lost_item(self, r: StageRun, task: Task, meta: Any, offset: int, reason: str) -> None:
+        """Fail one item whose worker died or timed out, retries spent."""
         attempts = r.attempts.get(self._key(meta, offset), 1)
         step = r.stage.steps[0].id if len(r.stage.steps) == 1 else r.stage.label
         what = self._describe(self._item(meta, offset), task, offset)
