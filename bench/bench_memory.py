@@ -30,8 +30,8 @@ from common import (
     fmt_s,
     machine_line,
     markdown_table,
+    publish,
     rel,
-    write_results,
 )
 
 TARGET = 1.3
@@ -155,12 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     naive_ratio = None if args.no_naive else ratio("naive Pool.map script")
     if naive_ratio is not None:
         print(f"naive script parent peak, same ratio: {naive_ratio:.2f}x")
-    path = write_results("memory", {"small": args.small, "large": args.large,
-                                    "workers": args.workers, "target": TARGET,
-                                    "flow_ratio": flow_ratio, "naive_ratio": naive_ratio,
-                                    "runs": runs})
-    print(f"results: {rel(path)}")
-    return 0
+    return publish("memory", {"small": args.small, "large": args.large,
+                              "workers": args.workers, "target": TARGET,
+                              "flow_ratio": flow_ratio, "naive_ratio": naive_ratio,
+                              "runs": runs})
 
 
 if __name__ == "__main__":

@@ -23,19 +23,18 @@ from common import (
     CORES_NOTE,
     OUT,
     WORKFLOWS,
-    busy_note,
     flow_run,
     fmt_s,
     fresh_dir,
     machine_line,
     markdown_table,
     median,
+    publish,
     read_total,
     rel,
     run_timed,
     spread,
     unavailable,
-    write_results,
 )
 from numeric_scripts import expected
 
@@ -123,13 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\nflow / naive wall time: - ({flow['error']})")
     print(f"expected total: {expected(args.n)}")
-    path = write_results("numeric", {"n": args.n, "workers": args.workers, "reps": args.reps,
-                                     "target": TARGET, "flow_vs_naive": flow["vs_naive"],
-                                     "scripts": rows})
-    if note := busy_note():
-        print(note)
-    print(f"results: {rel(path)}")
-    return 0
+    return publish("numeric", {"n": args.n, "workers": args.workers, "reps": args.reps,
+                               "target": TARGET, "flow_vs_naive": flow["vs_naive"],
+                               "scripts": rows})
 
 
 if __name__ == "__main__":

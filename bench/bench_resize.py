@@ -24,7 +24,6 @@ from common import (
     OUT,
     WORKFLOWS,
     Timed,
-    busy_note,
     flow_run,
     fmt_rate,
     fmt_s,
@@ -32,12 +31,12 @@ from common import (
     machine_line,
     markdown_table,
     median,
+    publish,
     read_results,
     rel,
     run_timed,
     spread,
     unavailable,
-    write_results,
 )
 from make_corpus import bytes_per_pixel, photo_dir
 
@@ -209,14 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pixels, flow vs hand-tuned: mean abs difference {check['pixel_diff_mean']:.2f} "
               f"of 255 (worst image {check['pixel_diff_worst']:.2f}); resampling filters differ")
     print(CORES_NOTE.format(cores=cores))
-    path = write_results("resize", {
+    return publish("resize", {
         "photos": n, "bytes_per_pixel": round(bpp, 4), "workers": args.workers,
         "reps": args.reps, "target": TARGET, "flow_vs_hand_tuned": ratio,
         "verify": check, "tools": rows})
-    if note := busy_note():
-        print(note)
-    print(f"results: {rel(path)}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from common import (
     CORES_NOTE,
     OUT,
     WORKFLOWS,
-    busy_note,
     flow_run,
     fmt_rate,
     fmt_s,
@@ -31,12 +30,12 @@ from common import (
     machine_line,
     markdown_table,
     median,
+    publish,
     read_total,
     rel,
     run_timed,
     spread,
     unavailable,
-    write_results,
 )
 
 TARGET = 1.9  # speed-up of -j 2 over -j 1
@@ -157,14 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flow's burn stage alone (interpreter and pool start left out): -j 1 "
               f"{fmt_s(stage[1])}, -j 2 {fmt_s(stage[2])}: {stage_s2:.2f}x")
     print(CORES_NOTE.format(cores=cores))
-    path = write_results("scaling", {"items": n, "loops": args.loops, "reps": args.reps,
-                                     "target": TARGET, "flow_speedup_2": s2,
-                                     "flow_stage_speedup_2": stage_s2,
-                                     "flow_stage_seconds": stage, "rows": rows})
-    if note := busy_note():
-        print(note)
-    print(f"results: {rel(path)}")
-    return 0
+    return publish("scaling", {"items": n, "loops": args.loops, "reps": args.reps,
+                               "target": TARGET, "flow_speedup_2": s2,
+                               "flow_stage_speedup_2": stage_s2,
+                               "flow_stage_seconds": stage, "rows": rows})
 
 
 if __name__ == "__main__":

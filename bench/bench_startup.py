@@ -21,18 +21,17 @@ from common import (
     ROOT,
     WORKFLOWS,
     Timed,
-    busy_note,
     flow_cmd,
     flow_run,
     fmt_s,
     machine_line,
     markdown_table,
     median,
+    publish,
     rel,
     run_timed,
     settled,
     unavailable,
-    write_results,
 )
 
 TARGETS = {"validate": 0.150, "run": 0.5}
@@ -140,11 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             print(markdown_table(["module", "cumulative", "self"], [
                 [r["module"], f"{r['cumulative_us'] / 1e3:.1f} ms", f"{r['self_us'] / 1e3:.1f} ms"]
                 for r in imports[key]]))
-    path = write_results("startup", {"runs": args.runs, "commands": results, "imports": imports})
-    if note := busy_note():
-        print(note)
-    print(f"results: {rel(path)}")
-    return 0
+    return publish("startup", {"runs": args.runs, "commands": results, "imports": imports})
 
 
 if __name__ == "__main__":

@@ -245,6 +245,15 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def publish(name: str, payload: dict[str, Any]) -> int:
+    """Write the results file, say whether the machine was busy, and where the file is."""
+    path = write_results(name, payload)
+    if note := busy_note():
+        print(note)
+    print(f"results: {rel(path)}")
+    return 0
+
+
 def read_total(path: Path) -> Any:
     """The number io.write wrote: a bare number, or the one number in a mapping or list."""
     doc = json.loads(path.read_text())
