@@ -143,7 +143,8 @@ class Scheduler:
 
     def _end(self, r: StageRun, state: str) -> None:
         r.state = state
-        self._emit_progress(r, force=True)
+        if r.started:  # a stage that never started has no counts to show
+            self._emit_progress(r, force=True)
         secs = time.monotonic() - r.started if r.started else 0.0
         self.reporter.handle(StageFinished(r.stage.id, state, r.done, r.failed, r.skipped,
                                            secs, time.time()))
