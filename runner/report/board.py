@@ -47,6 +47,15 @@ class StageRow:
         self.started: float | None = None  # event clock
         self.seconds: float | None = None  # set when the stage ends
 
+    def settle(self, state: str, done: int, failed: int, skipped: int,
+               seconds: float) -> None:
+        """The stage ended: its final counts; a total never below what was processed."""
+        self.state = state
+        self.done, self.failed, self.skipped = done, failed, skipped
+        self.seconds = seconds
+        if self.total is None or self.total < self.processed:
+            self.total = self.processed
+
     @property
     def processed(self) -> int:
         """Items the stage has got through: done, failed or skipped."""
@@ -126,12 +135,8 @@ class Board:
             if event.total is not None:
                 row.total = event.total
         elif kind is StageFinished:
-            row = self.row(event.stage)
-            row.state = event.state
-            row.done, row.failed, row.skipped = event.done, event.failed, event.skipped
-            row.seconds = event.seconds
-            if row.total is None or row.total < row.processed:
-                row.total = row.processed
+            self.row(event.stage).settle(event.state, event.done, event.failed, event.skipped,
+                                         event.seconds)
         elif kind is RunStarted:
             self.t0, self.local0 = event.t, self.clock()
             self.workflow, self.workers, self.executor = (event.workflow, event.workers,
@@ -160,12 +165,8 @@ class Board:
         self.workflow = self.workflow or result.workflow
         self.end = result.seconds or (event.t - (self.t0 or event.t))
         for summary in result.stages:
-            row = self.row(summary.id)
-            row.state = summary.state
-            row.done, row.failed, row.skipped = summary.done, summary.failed, summary.skipped
-            row.seconds = summary.seconds
-            if row.total is None or row.total < row.processed:
-                row.total = row.processed
+            self.row(summary.id).settle(summary.state, summary.done, summary.failed,
+                                        summary.skipped, summary.seconds)
         for row in self.rows:
             if row.state in _UNFINISHED:
                 row.state = "cancelled"
