@@ -89,10 +89,15 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def spill_dir(workdir: str) -> str:
+    """Where this run's images that leave a worker are kept (removed at the end)."""
+    return os.path.join(workdir, ".flow", "tmp", str(os.getpid()))
+
+
 def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     """Plan, expand inputs and check every output path before anything runs."""
     p = plan(workflow)
-    spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
+    spill = spill_dir(workflow.workdir)
     resolver = Resolver(workflow.workdir, allow_outside)
     chains = {}
     problems: list[Problem] = []
@@ -252,8 +257,7 @@ def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     """Remove spilled images and temporary files a killed worker may have left."""
     from steps.io import sweep_temp
 
-    spill = os.path.join(workflow.workdir, ".flow", "tmp", str(os.getpid()))
-    shutil.rmtree(spill, ignore_errors=True)
+    shutil.rmtree(spill_dir(workflow.workdir), ignore_errors=True)
     sweep_temp(prep.output_dirs)
 
 

@@ -229,3 +229,37 @@ def test_rerun_skips_up_to_date_items_and_redoes_changed_ones(tmp_path, flow, ph
     assert _counts(flow(*args, "-p", "size=64", "--force").stdout) == (len(photos), 0)
     out.unlink()  # a missing output is made again
     assert _counts(flow(*args, "-p", "size=64").stdout) == (1, len(photos) - 1)
+
+
+def test_images_cross_a_stage_boundary_and_feed_a_contact_sheet(tmp_path, flow, photos):
+    write(tmp_path / "wf.yaml", """\
+flow: 1
+name: boundary
+inputs:
+  photos: {glob: "photos/*.jpg"}
+steps:
+  - id: gray
+    from: photos
+    uses: image.grayscale
+  - id: shrink
+    uses: image.thumbnail
+    with: {size: 40}
+    parallel: {mode: async}
+  - id: sheet
+    uses: image.contact_sheet
+    with: {to: "sheet.png", columns: 3, tile: 40}
+""")
+    graph = flow("graph", "wf.yaml")
+    assert "gray" in graph.stdout and "shrink" in graph.stdout  # two stages: images travel
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 0, res.stdout + res.stderr
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == (3 * 40, 2 * 40)
+        from PIL import ImageChops
+
+        r, g, b = sheet.crop((0, 0, 40, 30)).convert("RGB").split()
+        # The grey tiles arrived: no channel differs anywhere.
+        assert ImageChops.difference(r, g).getbbox() is None
+        assert ImageChops.difference(g, b).getbbox() is None
+        assert r.getextrema()[1] > 0
+    assert not any((tmp_path / ".flow" / "tmp").rglob("*"))  # spilled images removed
