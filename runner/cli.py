@@ -115,6 +115,7 @@ def _load(path: str, params: Sequence[str], workdir: str | None, allow_outside: 
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``flow validate``: every file checked, every error printed; 0 or 2."""
     problems = []
     for path in args.workflows:
         try:
@@ -129,6 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    """``flow graph``: the steps and their stages, as text, mermaid or dot."""
     from runner.graph import plan, render
 
     print(render(plan(_load(args.workflow, args.param, None)), args.format))
@@ -136,6 +138,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_steps(args: argparse.Namespace) -> int:
+    """``flow steps [NAME]``: the list of steps, or one step's arguments."""
     from steps.registry import load_registry
 
     reg = load_registry()
@@ -167,6 +170,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    """``flow schema``: the workflow JSON Schema, for editors."""
     from runner.schema import workflow_schema
     from steps.registry import load_registry
 
@@ -175,6 +179,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``flow run``: prepare, run with a reporter, summarise; the run's exit code."""
     from runner import api
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report

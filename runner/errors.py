@@ -77,6 +77,7 @@ class FlowError(Exception):
         return cls([Problem(Pos(file, line, col), path, message, hint)])
 
     def summary(self) -> str:
+        """Every problem's headline, one per line."""
         return "\n".join(p.headline() for p in self.problems)
 
     def __str__(self) -> str:
@@ -90,9 +91,11 @@ class Collector:
         self.problems: list[Problem] = []
 
     def add(self, pos: Pos, path: str, message: str, hint: str = "") -> None:
+        """Record one problem."""
         self.problems.append(Problem(pos, path, message, hint))
 
     def extend(self, problems: Iterable[Problem]) -> None:
+        """Record problems found elsewhere."""
         self.problems.extend(problems)
 
     def raise_if_any(self) -> None:

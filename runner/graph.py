@@ -42,10 +42,12 @@ class Stage:
 
     @property
     def label(self) -> str:
+        """The fused step ids, ``orient→shrink→save``."""
         return "→".join(s.id for s in self.steps)
 
     @property
     def mode(self) -> str:
+        """How the stage is dispatched; a reduce is one ``apply_async`` task."""
         if self.kind == "reduce" and self.parallel.mode == "map":
             return "async"  # a reduce is one task: apply_async
         return self.parallel.mode
@@ -53,13 +55,17 @@ class Stage:
 
 @dataclass(frozen=True)
 class Plan:
+    """The stages of a workflow, each after its sources."""
+
     workflow: Workflow
     stages: tuple[Stage, ...]  # in an order where sources come first
 
     def stage(self, stage_id: str) -> Stage:
+        """The stage with this id."""
         return next(s for s in self.stages if s.id == stage_id)
 
     def consumers(self, source: str) -> tuple[Stage, ...]:
+        """The stages that take from ``source`` (an input name or a stage id)."""
         return tuple(s for s in self.stages if source in s.sources)
 
 

@@ -28,6 +28,8 @@ class Parallel:
 
 @dataclass(frozen=True)
 class GlobSource:
+    """Files matching patterns (SPEC 1.2)."""
+
     patterns: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     allow_empty: bool = False
@@ -35,6 +37,8 @@ class GlobSource:
 
 @dataclass(frozen=True)
 class RangeSource:
+    """Numbers as Python's ``range``, floats allowed."""
+
     start: float
     stop: float
     step: float = 1
@@ -42,11 +46,15 @@ class RangeSource:
 
 @dataclass(frozen=True)
 class ValuesSource:
+    """A literal list of numbers or strings."""
+
     values: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class CsvSource:
+    """One column of one or more CSV files."""
+
     path: str | None  # exactly one of path / glob
     glob: str | None
     column: str | int
@@ -58,6 +66,8 @@ Source = GlobSource | RangeSource | ValuesSource | CsvSource
 
 @dataclass(frozen=True)
 class Input:
+    """A named item source and where it was written."""
+
     name: str
     source: Source
     pos: Pos
@@ -71,12 +81,15 @@ class Args:
 
     @classmethod
     def of(cls, mapping: dict[str, Any]) -> Args:
+        """Args from a plain mapping, keys sorted."""
         return cls(tuple(sorted(mapping.items())))
 
     def as_dict(self) -> dict[str, Any]:
+        """The arguments as a plain dict."""
         return dict(self.items)
 
     def get(self, key: str, default: Any = None) -> Any:
+        """One argument, or ``default``."""
         for k, v in self.items:
             if k == key:
                 return v
@@ -106,6 +119,8 @@ class StepSpec:
 
 @dataclass(frozen=True)
 class ExecutorSpec:
+    """Where the workflow runs, as its file says (the command line wins)."""
+
     kind: Literal["local", "dask"] = "local"
     address: str | None = None
 
@@ -124,7 +139,9 @@ class Workflow:
     executor: ExecutorSpec = ExecutorSpec()
 
     def input(self, name: str) -> Input | None:
+        """The input called ``name``, if any."""
         return next((i for i in self.inputs if i.name == name), None)
 
     def step(self, step_id: str) -> StepSpec | None:
+        """The step with this id, if any."""
         return next((s for s in self.steps if s.id == step_id), None)

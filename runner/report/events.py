@@ -24,6 +24,8 @@ class StageInfo:
 
 @dataclass(frozen=True)
 class RunStarted:
+    """A run begins: its stages and pool size."""
+
     workflow: str
     stages: tuple[StageInfo, ...]
     workers: int  # worker processes in the pool
@@ -33,6 +35,8 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class StageStarted:
+    """A stage's sources are all done: it starts."""
+
     stage: str
     total: int | None
     t: float
@@ -52,6 +56,8 @@ class StageProgress:
 
 @dataclass(frozen=True)
 class ItemFailed:
+    """One item failed for good (after its retries)."""
+
     stage: str
     step: str
     item: str  # the source path, or "item 17 (value 3.5)"
@@ -63,6 +69,8 @@ class ItemFailed:
 
 @dataclass(frozen=True)
 class StageFinished:
+    """A stage ended: done, failed or cancelled, with its final counts."""
+
     stage: str
     state: str  # "done" | "failed" | "cancelled"
     done: int
@@ -94,6 +102,8 @@ class FailureRecord:
 
 @dataclass(frozen=True)
 class StageSummary:
+    """A stage's final counts, as the summary and ``--report`` show them."""
+
     id: str
     label: str
     mode: str
@@ -121,6 +131,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        """0 all done, 1 failed items or stopped, 130 interrupted."""
         if self.state == "interrupted":
             return 130
         return 0 if self.state == "done" and not self.failures else 1
@@ -135,6 +146,8 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunFinished:
+    """The run is over; carries the result."""
+
     result: RunResult
     t: float
 
