@@ -263,3 +263,74 @@ steps:
         assert ImageChops.difference(g, b).getbbox() is None
         assert r.getextrema()[1] > 0
     assert not any((tmp_path / ".flow" / "tmp").rglob("*"))  # spilled images removed
+
+
+PIDS_WF = """\
+flow: 1
+name: pids
+inputs:
+  xs: {range: {start: 0, stop: 40}}
+steps:
+  - id: who
+    from: xs
+    uses: py:tests.faults:pid
+    parallel: {workers: %s, chunksize: 1}
+  - id: out
+    uses: io.write
+    with: {to: pids.json, as_list: true}
+"""
+
+
+def _worker_pids(tmp_path, flow, workers: str, *args: str) -> set[int]:
+    write(tmp_path / "wf.yaml", PIDS_WF % workers)
+    res = flow("run", "wf.yaml", "--no-live", "--force", *args)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return set(json.loads((tmp_path / "pids.json").read_text()))
+
+
+def test_jobs_caps_worker_processes_and_auto_uses_the_cores(tmp_path, flow):
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert len(_worker_pids(tmp_path, flow, "8", "-j", "1")) == 1
+    assert 1 <= len(_worker_pids(tmp_path, flow, "auto")) <= cores
+    assert len(_worker_pids(tmp_path, flow, "auto", "-j", "1")) == 1
+
+
+def test_plain_lines_when_stdout_is_not_a_terminal(tmp_path, flow):
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    res = flow("run", "squares.yaml", "-p", "n=1000")  # captured: not a terminal
+    assert res.returncode == 0, res.stderr
+    assert "\x1b[" not in res.stdout  # no terminal control codes
+    assert "stage square: started, 1000 items" in res.stdout
+
+
+def test_live_table_on_a_terminal(tmp_path):
+    """Under a real pseudo-terminal flow draws the rich table, a row per stage."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "run", "squares.yaml", "-p",
+                             "n=100000"], cwd=tmp_path, stdin=slave, stdout=slave,
+                            stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=60) == 0
+    os.close(master)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[" in screen  # drawn with terminal control codes
+    for text in ("squares · 2 stages", "progress", "square", "map×2", "total→write", "done"):
+        assert text in screen, text
