@@ -238,9 +238,15 @@ def _fed_by_inputs(stage: Stage, prep: Prepared) -> bool:
 
 
 def _make_executor(options: RunOptions, workflow: Workflow, workers: int) -> Executor:
-    from runner.execute.local import LocalExecutor
+    ex: Executor
+    if options.executor == "dask":
+        from runner.execute.dask import DaskExecutor
 
-    ex = LocalExecutor()
+        ex = DaskExecutor(options.scheduler)  # no address: a local cluster
+    else:
+        from runner.execute.local import LocalExecutor
+
+        ex = LocalExecutor()
     ex.start(ExecutorOptions(workers=workers, max_tasks_per_worker=options.max_tasks_per_worker,
                              worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
                              extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))

@@ -184,12 +184,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
 
-    if not args.dry_run:
+    # --scheduler alone means Dask: an address is only ever a Dask scheduler's.
+    if args.scheduler and args.executor is None:
+        args.executor = "dask"
+    if not args.dry_run and args.executor != "dask":
         api.warm_up()  # the fork server imports Pillow while we read the workflow
     wf = _load(args.workflow, args.param, args.workdir, args.allow_outside)
-    if args.executor == "dask" or (args.executor is None and wf.executor.kind == "dask"):
-        raise FlowError.single("the dask executor is not available in this version",
-                               file=args.workflow)
+    # The command line wins over the workflow's `executor:`; no address: a local cluster.
+    executor = args.executor or wf.executor.kind
+    scheduler = (args.scheduler or wf.executor.address) if executor == "dask" else None
     prep = api.prepare(wf, args.allow_outside)
     if args.dry_run:
         from runner.graph import render
@@ -201,6 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
                              args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
+                          executor=executor, scheduler=scheduler,
                           max_tasks_per_worker=args.recycle,
                           worker_memory_mb=args.worker_memory)
     try:

@@ -1,0 +1,218 @@
+"""The Dask executor (SPEC section 5): the Executor contract on a real LocalCluster, and the
+real `flow` command with ``--executor dask`` giving what the local executor gives.
+
+Skipped when dask.distributed is not installed (``pip install ".[dask]"`` brings it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from runner.execute.base import Chain, ChainStep, Completion, Done, ExecutorOptions, Lost, Task
+from runner.execute.dask import DaskExecutor
+from tests import faults
+from tests.conftest import REPO, make_photos, run_flow
+
+
+def chain(*steps: tuple[str, dict[str, Any]], timeout: float | None = None) -> Chain:
+    """A chain of fault steps: ("name", {args}) each."""
+    return Chain(tuple(ChainStep(f"s{i}_{name}", faults.ref(name), "map", tuple(args.items()))
+                       for i, (name, args) in enumerate(steps)), timeout=timeout)
+
+
+def items(values: Any, first: int = 0) -> tuple[tuple[int, Any, tuple], ...]:
+    return tuple((first + i, v, ()) for i, v in enumerate(values))
+
+
+def wait_all(ex: DaskExecutor, count: int, timeout: float = 15.0) -> dict[int, Completion]:
+    """Poll until ``count`` completions arrived; by task id. Fails on a hang or a repeat."""
+    got: dict[int, Completion] = {}
+    end = time.monotonic() + timeout
+    while len(got) < count:
+        left = end - time.monotonic()
+        assert left > 0, f"hung: {len(got)} of {count} tasks came back: {sorted(got)}"
+        for c in ex.poll(min(left, 0.2)):
+            assert c.task.task_id not in got, f"task {c.task.task_id} reported twice"
+            got[c.task.task_id] = c
+    return got
+
+
+@pytest.fixture
+def executor():
+    """A DaskExecutor on its own LocalCluster of 2 single-thread worker processes."""
+    ex = DaskExecutor()
+    t0 = time.perf_counter()
+    ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
+    print(f"\n[timing] LocalCluster of 2 started in {time.perf_counter() - t0:.2f} s")
+    yield ex
+    ex.cancel()
+    ex.close()
+
+
+# -- 1. the contract ------------------------------------------------------------------------------
+
+def test_spans_and_items_come_back_done_with_their_values(executor):
+    executor.submit(Task("s", 1, chain(("square", {}), ("add", {"n": 1})), span=(0, 1000, 1)))
+    executor.submit(Task("s", 2, chain(("square", {})), span=(0.5, 3.0, 0.5)))
+    executor.submit(Task("s", 3, chain(("add", {"n": 0.5}), timeout=5.0),
+                         items=items([3, -2, 1.5], first=40)))
+    executor.submit(Task("s", 4, chain(("raise_at", {"kind": "value", "at": 2})),
+                         items=items(range(4))))
+    got = wait_all(executor, 4)
+    assert all(isinstance(c, Done) for c in got.values())
+    assert got[1].result.values == tuple((i, i * i + 1) for i in range(1000))
+    assert got[2].result.values == ((0, 0.25), (1, 1.0), (2, 2.25), (3, 4.0), (4, 6.25))
+    assert got[3].result.values == ((40, 3.5), (41, -1.5), (42, 2.0))
+    bad = got[4].result  # a step that raises fails its item only; the task is Done
+    assert bad.values == ((0, 0), (1, 1), (3, 3))
+    assert [(f.offset, f.reason) for f in bad.failures] == [(2, "ValueError: bad value 2")]
+
+
+# -- 2. a worker that dies, a step that hangs ------------------------------------------------
+
+def test_killed_worker_loses_its_task_at_the_item_and_the_rest_go_on(executor, tmp_path):
+    mark = tmp_path / "killed"
+    executor.submit(Task("s", 1, chain(("kill_at", {"at": 13, "mark": str(mark)})),
+                         items=items(range(10, 20))))
+    got = wait_all(executor, 1)
+    lost = got[1]
+    assert mark.exists() and isinstance(lost, Lost), lost
+    assert lost.offset == 3 and lost.reason == "worker died" and not lost.timed_out
+    # Later tasks still complete, on the survivor and the replacement.
+    for tid in range(2, 7):
+        executor.submit(Task("s", tid, chain(("square", {})), span=(0, 100, 1)))
+    got = wait_all(executor, 5)
+    assert all(isinstance(c, Done) and len(c.result.values) == 100 for c in got.values())
+
+
+def test_item_past_its_timeout_is_lost_as_timed_out_and_its_worker_replaced(executor):
+    t0 = time.monotonic()
+    executor.submit(Task("s", 1, chain(("sleep_at", {"at": 2, "seconds": 30}), timeout=0.5),
+                         items=items(range(4))))
+    executor.submit(Task("s", 2, chain(("pid", {})), items=items(range(2))))
+    got = wait_all(executor, 2, timeout=10)
+    took = time.monotonic() - t0
+    lost = got[1]
+    assert isinstance(lost, Lost) and lost.timed_out and lost.offset == 2, lost
+    assert lost.reason == "timed out after 0.5 s" and took < 5
+    sleeper = isinstance(got[2], Done) and got[2].result.values[0][1]
+    executor.submit(Task("s", 3, chain(("square", {})), items=items(range(5))))
+    assert wait_all(executor, 1)[3].result.values == tuple((i, i * i) for i in range(5))
+    assert not faults.pid_gone(sleeper)  # only the hung worker was ended
+
+
+# -- 3, 4. the flow command ------------------------------------------------------------------
+
+def test_squares_on_dask_sum_like_local(tmp_path):
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    sums = {}
+    for ex in ("local", "dask"):
+        res = run_flow("run", "squares.yaml", "-p", "n=100000", "-p", f"out=build/{ex}",
+                       "--executor", ex, "--no-live", cwd=tmp_path, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"({ex})" in res.stdout and "Traceback" not in res.stderr
+        sums[ex] = json.loads((tmp_path / "build" / ex / "sum.json").read_text())
+    assert sums["dask"] == sums["local"] == sum(i * i for i in range(100000))
+
+
+def test_images_on_dask_match_local_byte_for_byte(tmp_path):
+    photos = make_photos(tmp_path / "photos", count=6, size=(320, 240))
+    shutil.copy(REPO / "workflows" / "resize.yaml", tmp_path / "resize.yaml")
+    for ex in ("local", "dask"):
+        res = run_flow("run", "resize.yaml", "-p", "photos=photos", "-p", "size=64",
+                       "-p", f"out=build/{ex}", "--executor", ex, "--no-live", cwd=tmp_path,
+                       timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+    local = sorted((tmp_path / "build" / "local").glob("*.jpg"))
+    assert [p.stem for p in local] == sorted(p.stem for p in photos)
+    for p in local:
+        assert (tmp_path / "build" / "dask" / p.name).read_bytes() == p.read_bytes()
+
+
+def test_py_step_from_the_workflow_folder_and_a_killed_item_on_dask(tmp_path):
+    (tmp_path / "mysteps.py").write_text("def triple(value):\n    return value * 3\n")
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: custom
+executor: {kind: dask}
+inputs:
+  xs: {range: {start: 0, stop: 20}}
+steps:
+  - id: t
+    from: xs
+    uses: py:mysteps:triple
+  - id: die
+    uses: py:tests.faults:kill_at
+    with: {at: 21}
+  - id: out
+    uses: io.write
+    with: {to: tripled.json, as_list: true}
+""")
+    res = run_flow("run", "wf.yaml", "--no-live", "--report", "report.json", cwd=tmp_path,
+                   timeout=60)
+    assert res.returncode == 1, res.stdout + res.stderr  # the workflow's executor: dask
+    assert "(dask)" in res.stdout and "Traceback" not in res.stderr
+    failures = json.loads((tmp_path / "report.json").read_text())["failures"]
+    assert [(f["item"], f["reason"]) for f in failures] == [("item 7 (7)", "worker died")]
+    assert json.loads((tmp_path / "tripled.json").read_text()) == \
+        [3 * i for i in range(20) if i != 7]
+
+
+def test_scheduler_address_runs_on_that_cluster_and_a_death_costs_one_worker(tmp_path):
+    from distributed import LocalCluster
+
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: where
+inputs:
+  xs: {range: {start: 0, stop: 40}}
+steps:
+  - id: die
+    from: xs
+    uses: py:tests.faults:kill_at
+    with: {at: 30}
+  - id: who
+    uses: py:tests.faults:pid
+  - id: out
+    uses: io.write
+    with: {to: pids.json, as_list: true}
+""")
+    # That cluster keeps Dask's default allowed-failures (3): the scheduler would rerun the
+    # killing task on the other worker, and kill it too, but flow refuses the rerun.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        before = set(faults.descendants_of(os.getpid()))
+        res = run_flow("run", "wf.yaml", "--executor", "dask", "--scheduler",
+                       cluster.scheduler_address, "--report", "report.json", "--no-live",
+                       cwd=tmp_path, timeout=60)
+        after = set(faults.descendants_of(os.getpid()))
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "(dask)" in res.stdout and "Traceback" not in res.stderr
+    failures = json.loads((tmp_path / "report.json").read_text())["failures"]
+    assert [(f["item"], f["reason"]) for f in failures] == [("item 30 (30)", "worker died")]
+    # Its workers (children of this process) ran every other item; one of them was replaced.
+    pids = json.loads((tmp_path / "pids.json").read_text())
+    assert len(pids) == 39 and set(pids) <= before | after, (pids, before, after)
+    assert len(before - after) == 1, (before, after)
+
+
+def test_without_dask_the_dask_executor_is_a_clear_error(tmp_path):
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    code = ("import sys; sys.modules['dask'] = sys.modules['distributed'] = None; "
+            "from runner.cli import main; raise SystemExit(main(sys.argv[1:]))")
+    res = subprocess.run([sys.executable, "-c", code, "run", "squares.yaml", "-p", "n=10",
+                          "--executor", "dask", "--no-live"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert 'the dask executor needs dask: pip install "flow[dask]"' in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "build").exists()
