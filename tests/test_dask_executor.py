@@ -12,39 +12,16 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any
 
 import pytest
 
 pytest.importorskip("distributed")
 
-from runner.execute.base import Chain, ChainStep, Completion, Done, ExecutorOptions, Lost, Task
+from runner.execute.base import Done, ExecutorOptions, Lost, Task
 from runner.execute.dask import DaskExecutor
 from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
-
-
-def chain(*steps: tuple[str, dict[str, Any]], timeout: float | None = None) -> Chain:
-    """A chain of fault steps: ("name", {args}) each."""
-    return Chain(tuple(ChainStep(f"s{i}_{name}", faults.ref(name), "map", tuple(args.items()))
-                       for i, (name, args) in enumerate(steps)), timeout=timeout)
-
-
-def items(values: Any, first: int = 0) -> tuple[tuple[int, Any, tuple], ...]:
-    return tuple((first + i, v, ()) for i, v in enumerate(values))
-
-
-def wait_all(ex: DaskExecutor, count: int, timeout: float = 15.0) -> dict[int, Completion]:
-    """Poll until ``count`` completions arrived; by task id. Fails on a hang or a repeat."""
-    got: dict[int, Completion] = {}
-    end = time.monotonic() + timeout
-    while len(got) < count:
-        left = end - time.monotonic()
-        assert left > 0, f"hung: {len(got)} of {count} tasks came back: {sorted(got)}"
-        for c in ex.poll(min(left, 0.2)):
-            assert c.task.task_id not in got, f"task {c.task.task_id} reported twice"
-            got[c.task.task_id] = c
-    return got
+from tests.executor_kit import chain, items, wait_all
 
 
 @pytest.fixture
@@ -68,7 +45,7 @@ def test_spans_and_items_come_back_done_with_their_values(executor):
                          items=items([3, -2, 1.5], first=40)))
     executor.submit(Task("s", 4, chain(("raise_at", {"kind": "value", "at": 2})),
                          items=items(range(4))))
-    got = wait_all(executor, 4)
+    got = wait_all(executor, 4, timeout=15.0)
     assert all(isinstance(c, Done) for c in got.values())
     assert got[1].result.values == tuple((i, i * i + 1) for i in range(1000))
     assert got[2].result.values == ((0, 0.25), (1, 1.0), (2, 2.25), (3, 4.0), (4, 6.25))
@@ -84,14 +61,14 @@ def test_killed_worker_loses_its_task_at_the_item_and_the_rest_go_on(executor, t
     mark = tmp_path / "killed"
     executor.submit(Task("s", 1, chain(("kill_at", {"at": 13, "mark": str(mark)})),
                          items=items(range(10, 20))))
-    got = wait_all(executor, 1)
+    got = wait_all(executor, 1, timeout=15.0)
     lost = got[1]
     assert mark.exists() and isinstance(lost, Lost), lost
     assert lost.offset == 3 and lost.reason == "worker died" and not lost.timed_out
     # Later tasks still complete, on the survivor and the replacement.
     for tid in range(2, 7):
         executor.submit(Task("s", tid, chain(("square", {})), span=(0, 100, 1)))
-    got = wait_all(executor, 5)
+    got = wait_all(executor, 5, timeout=15.0)
     assert all(isinstance(c, Done) and len(c.result.values) == 100 for c in got.values())
 
 
@@ -107,7 +84,8 @@ def test_item_past_its_timeout_is_lost_as_timed_out_and_its_worker_replaced(exec
     assert lost.reason == "timed out after 0.5 s" and took < 5
     sleeper = isinstance(got[2], Done) and got[2].result.values[0][1]
     executor.submit(Task("s", 3, chain(("square", {})), items=items(range(5))))
-    assert wait_all(executor, 1)[3].result.values == tuple((i, i * i) for i in range(5))
+    done = wait_all(executor, 1, timeout=15.0)[3]
+    assert done.result.values == tuple((i, i * i) for i in range(5))
     assert not faults.pid_gone(sleeper)  # only the hung worker was ended
 
 

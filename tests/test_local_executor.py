@@ -21,9 +21,6 @@ from typing import Any
 import pytest
 
 from runner.execute.base import (
-    Chain,
-    ChainStep,
-    Completion,
     Done,
     ExecutorOptions,
     Lost,
@@ -37,30 +34,9 @@ try:
 except ImportError:  # tests/ not a package: it is on sys.path itself
     import faults  # type: ignore[no-redef]
 
+from tests.executor_kit import chain, items, wait_all  # noqa: E402 - after faults, as above
+
 PRELOAD = (faults.MODULE,)
-
-
-def chain(*steps: tuple[str, dict[str, Any]], timeout: float | None = None) -> Chain:
-    """A chain of fault steps: ("name", {args}) each."""
-    return Chain(tuple(ChainStep(f"s{i}_{name}", faults.ref(name), "map", tuple(args.items()))
-                       for i, (name, args) in enumerate(steps)), timeout=timeout)
-
-
-def items(values: Any, first: int = 0) -> tuple[tuple[int, Any, tuple], ...]:
-    return tuple((first + i, v, ()) for i, v in enumerate(values))
-
-
-def wait_all(ex: LocalExecutor, count: int, timeout: float = 8.0) -> dict[int, Completion]:
-    """Poll until ``count`` completions arrived; by task id. Fails on a hang."""
-    got: dict[int, Completion] = {}
-    end = time.monotonic() + timeout
-    while len(got) < count:
-        left = end - time.monotonic()
-        assert left > 0, f"hung: {len(got)} of {count} tasks came back: {sorted(got)}"
-        for c in ex.poll(min(left, 0.2)):
-            assert c.task.task_id not in got, f"task {c.task.task_id} reported twice"
-            got[c.task.task_id] = c
-    return got
 
 
 def wait_for(pred: Any, timeout: float = 5.0) -> None:
