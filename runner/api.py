@@ -13,14 +13,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from runner.engine import Scheduler, StageRun, Stopped
+from runner.run.scheduler import Scheduler, StageRun, Stopped
 from runner.errors import FlowError, Problem
 from runner.execute.base import Executor, ExecutorOptions
-from runner.feed import Feed, StageChain, auto_chunksize, build_chain, item_outs
-from runner.graph import Plan, Stage, plan
-from runner.inputs import Item, ItemSource, expand
+from runner.run.feed import Feed, StageChain, auto_chunksize, build_chain, item_outs
+from runner.plan import Plan, Stage, plan
+from runner.files.inputs import Item, ItemSource, expand
 from runner.model import Workflow
-from runner.outputs import OutputClaims, Resolver, could_write
+from runner.files.outputs import OutputClaims, Resolver, could_write
 from runner.report.events import (
     Notice,
     Reporter,
@@ -30,12 +30,12 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
-from runner.state import State
-from runner.workflow import load_workflow
+from runner.files.journal import State
+from runner.compile.build import load_workflow
 
 __all__ = ["RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus", "warm_up"]
 
-PRELOAD = ("runner.execute.worker", "steps.image", "steps.image_sheet", "steps.numeric",
+PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.numeric",
            "steps.numeric_reduce", "steps.io", "steps.util")
 
 
@@ -76,7 +76,7 @@ class Prepared:
 
 def warm_up() -> None:
     """Start the local pool's fork server early (it preloads the step modules)."""
-    from runner.execute.local import warm_up as start_fork_server
+    from runner.execute.local.executor import warm_up as start_fork_server
 
     start_fork_server(PRELOAD)
 
@@ -240,11 +240,11 @@ def _fed_by_inputs(stage: Stage, prep: Prepared) -> bool:
 def _make_executor(options: RunOptions, workflow: Workflow, workers: int) -> Executor:
     ex: Executor
     if options.executor == "dask":
-        from runner.execute.dask import DaskExecutor
+        from runner.execute.dask.executor import DaskExecutor
 
         ex = DaskExecutor(options.scheduler)  # no address: a local cluster
     else:
-        from runner.execute.local import LocalExecutor
+        from runner.execute.local.executor import LocalExecutor
 
         ex = LocalExecutor()
     ex.start(ExecutorOptions(workers=workers, max_tasks_per_worker=options.max_tasks_per_worker,

@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(path: str, params: Sequence[str], workdir: str | None, allow_outside: bool = False):
-    from runner.workflow import load_workflow
+    from runner.compile.build import load_workflow
 
     return load_workflow(path, _params(params), workdir=workdir, allow_outside=allow_outside)
 
@@ -131,7 +131,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """``flow graph``: the steps and their stages, as text, mermaid or dot."""
-    from runner.graph import plan, render
+    from runner.plan import plan, render
 
     print(render(plan(_load(args.workflow, args.param, None)), args.format))
     return EXIT_OK
@@ -171,7 +171,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """``flow schema``: the workflow JSON Schema, for editors."""
-    from runner.schema import workflow_schema
+    from runner.compile.validate import workflow_schema
     from steps.registry import load_registry
 
     print(json.dumps(workflow_schema(load_registry()), indent=2))
@@ -195,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scheduler = (args.scheduler or wf.executor.address) if executor == "dask" else None
     prep = api.prepare(wf, args.allow_outside)
     if args.dry_run:
-        from runner.graph import render
+        from runner.plan import render
 
         print(render(prep.plan))
         for name, src in prep.sources.items():

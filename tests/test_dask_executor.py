@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from runner.execute.base import Done, ExecutorOptions, Lost, Task
-from runner.execute.dask import DaskExecutor
+from runner.execute.dask.executor import DaskExecutor
 from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
 from tests.executor_kit import chain, items, wait_all

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import FlowError, Pos
-from runner.inputs import Item, expand
+from runner.files.inputs import Item, expand
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
 
 POS = Pos("wf.yaml", 3, 5)

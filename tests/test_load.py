@@ -11,8 +11,8 @@ import time
 import pytest
 
 from runner.errors import Collector, FlowError, Pos
-from runner.load import MAX_DEPTH, Map, Scalar, Seq, load_file, parse, read_source, to_plain
-from runner.templates import check_output, parse_cli_value, resolve_params, substitute
+from runner.compile.load import MAX_DEPTH, Map, Scalar, Seq, load_file, parse, read_source, to_plain
+from runner.compile.params import check_output, parse_cli_value, resolve_params, substitute
 
 
 def headlines(err: FlowError) -> list[str]:

@@ -27,7 +27,7 @@ from runner.execute.base import (
     Task,
     range_of,
 )
-from runner.execute.local import LocalExecutor, death_reason
+from runner.execute.local.executor import LocalExecutor, death_reason
 
 try:
     from . import faults
@@ -402,7 +402,7 @@ PARENT_SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     sys.path.insert(0, {root!r})
     from runner.execute.base import Chain, ChainStep, ExecutorOptions, Task
-    from runner.execute.local import LocalExecutor
+    from runner.execute.local.executor import LocalExecutor
     from {module} import import_root, parent_of, ref
 
     if __name__ == "__main__":
@@ -462,7 +462,7 @@ BROKEN_MAIN = textwrap.dedent("""
     if __name__ == "__mp_main__":  # how a worker imports its parent's script: it dies there
         os._exit(3)
     from runner.execute.base import Chain, ChainStep, ExecutorOptions, Task
-    from runner.execute.local import LocalExecutor
+    from runner.execute.local.executor import LocalExecutor
     from {module} import import_root, ref
 
     if __name__ == "__main__":
@@ -479,7 +479,7 @@ LEFT_RUNNING = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {root!r})
     from runner.execute.base import Chain, ChainStep, ExecutorOptions, Task
-    from runner.execute.local import LocalExecutor
+    from runner.execute.local.executor import LocalExecutor
     from {module} import import_root, ref
 
     if __name__ == "__main__":

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from runner.errors import FlowError, Pos
-from runner.inputs import Item, expand
+from runner.files.inputs import Item, expand
 from runner.model import GlobSource, Input
-from runner.outputs import (
+from runner.files.outputs import (
     OutputClaims,
     OutputPatterns,
     Resolver,

@@ -18,10 +18,10 @@ import time
 import pytest
 
 from runner.errors import FlowError, Problem
-from runner.load import read_source
+from runner.compile.load import read_source
 from runner.model import CsvSource, GlobSource, Parallel, RangeSource, ValuesSource, Workflow
-from runner.schema import workflow_schema
-from runner.workflow import load_workflow
+from runner.compile.validate import workflow_schema
+from runner.compile.build import load_workflow
 from steps.registry import collect
 
 try:
@@ -572,7 +572,7 @@ def test_a_valid_workflow_never_imports_jsonschema(tmp_path):
     code = textwrap.dedent(f"""\
         import sys
         from steps.registry import collect
-        from runner.workflow import load_workflow
+        from runner.compile.build import load_workflow
         from tests import sample_steps
         load_workflow({str(tmp_path / "wf.yaml")!r}, registry=collect(sample_steps))
         print("jsonschema" in sys.modules)
@@ -602,8 +602,8 @@ def _instances(schema: dict) -> list:
 def test_fast_check_never_calls_an_invalid_value_valid():
     from jsonschema import Draft202012Validator
 
-    from runner.fastcheck import verdict
-    from runner.schema import base_schema
+    from runner.compile.fastcheck import verdict
+    from runner.compile.validate import base_schema
 
     registries = [REG]
     try:
@@ -636,7 +636,7 @@ def test_fast_check_never_calls_an_invalid_value_valid():
 
 
 def test_importing_the_loader_is_light():
-    code = ("import sys, runner.workflow; "
+    code = ("import sys, runner.compile.build; "
             "print(sorted(m for m in ('PIL', 'jsonschema', 'rich', 'yaml') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

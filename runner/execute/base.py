@@ -2,7 +2,7 @@
 
 A :class:`Task` is a chunk of one stage's items plus the fused chain of step
 functions to run on each (or a reduce over all of them). A worker runs it with
-:func:`runner.execute.worker.run_task` and sends back a small
+:func:`runner.execute.chain.run_task` and sends back a small
 :class:`TaskResult`; pixels stay in the worker. An :class:`Executor` moves
 tasks to workers and reports what became of each: finished, or lost (the
 worker died or timed out) so the scheduler never waits on a result that

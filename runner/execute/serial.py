@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from runner.execute.base import Task, TaskResult
-from runner.execute.worker import run_task
+from runner.execute.chain import run_task
 
 
 class ItemTimeout(Exception):

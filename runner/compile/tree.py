@@ -1,7 +1,7 @@
 """The positioned tree a workflow file is read into: every node knows where it was written.
 
-:mod:`runner.load` builds it from YAML; validation (:mod:`runner.schema`) and
-param substitution (:mod:`runner.templates`) read it, so a problem found
+:mod:`runner.compile.load` builds it from YAML; validation (:mod:`runner.compile.validate`) and
+param substitution (:mod:`runner.compile.params`) read it, so a problem found
 anywhere points at the file, line and column the user wrote.
 """
 

@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runner.execute import slots
+from runner.execute.local import slots
 from runner.execute.base import ItemFailure, Task, TaskResult
-from runner.execute.worker import reason_of, run_task
+from runner.execute.chain import reason_of, run_task
 
 EXIT_ORPHANED = 70  # the exit status of a worker that outlived flow
 WATCH_INTERVAL = 0.5  # seconds between the watchdog's looks at the parent

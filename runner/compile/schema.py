@@ -3,7 +3,7 @@
 :func:`base_schema` is the structure of a workflow file (``with`` left open);
 :func:`workflow_schema` composes it with every registered step's own argument
 schema, for editors (``flow schema``). Validating against it, and saying what
-is wrong in the user's words, is :mod:`runner.schema`'s job.
+is wrong in the user's words, is :mod:`runner.compile.validate`'s job.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from runner.templates import PARAM_NAME
+from runner.compile.params import PARAM_NAME
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 ID_MESSAGE = ("must start with a lowercase letter and hold only lowercase letters, digits, "

@@ -27,7 +27,7 @@ from multiprocessing.pool import Pool
 from multiprocessing.queues import SimpleQueue
 from typing import Any
 
-from runner.execute import slots
+from runner.execute.local import slots
 
 
 class FileLock:

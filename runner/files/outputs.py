@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runner.errors import FlowError, Pos, Problem, did_you_mean
-from runner.inputs import Item
+from runner.files.inputs import Item
 
 FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")
 _MAX_PROBLEMS = 20  # collisions reported one by one; past this, a count
@@ -231,7 +231,7 @@ class OutputPatterns:
 
     ``"build/thumbs/{stem}.jpg"`` covers ``build/thumbs/*.jpg``; ``"{relpath}.png"``
     covers any ``.png`` below the workdir. Callable: pass it to
-    ``runner.inputs.expand`` so a workflow never reads its own outputs.
+    ``runner.files.inputs.expand`` so a workflow never reads its own outputs.
     """
 
     workdir: str

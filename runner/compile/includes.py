@@ -18,10 +18,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import Pos, did_you_mean
-from runner.tree import Map
+from runner.compile.tree import Map
 
 if TYPE_CHECKING:
-    from runner.workflow import Draft, Loader
+    from runner.compile.build import Draft, Loader
 
 UPSTREAM = "<upstream>"  # an included file's input: the including step's sources
 MAX_INCLUDES = 16

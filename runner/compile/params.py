@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import Collector, Pos, did_you_mean
-from runner.load import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, parse
+from runner.compile.load import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, parse
 
 FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")  # SPEC 1.4
 PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -173,7 +173,7 @@ def _text(value: Any) -> str:
 
 def plain_values(params: Mapping[str, Node]) -> tuple[tuple[str, Any], ...]:
     """The params as ``(name, value)`` pairs, lists as tuples (for the frozen model)."""
-    from runner.load import to_plain
+    from runner.compile.load import to_plain
 
     def freeze(v: Any) -> Any:
         return tuple(freeze(x) for x in v) if isinstance(v, list) else v

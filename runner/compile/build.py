@@ -1,11 +1,11 @@
 """A workflow file (+ params) -> a validated, frozen :class:`runner.model.Workflow`.
 
-Order of work for one file: read the positioned tree (:mod:`runner.load`),
-settle the params and substitute ``${name}`` (:mod:`runner.templates`), check the
-structure (:mod:`runner.schema`), then resolve each step's ``uses``, check its
+Order of work for one file: read the positioned tree (:mod:`runner.compile.load`),
+settle the params and substitute ``${name}`` (:mod:`runner.compile.params`), check the
+structure (:mod:`runner.compile.validate`), then resolve each step's ``uses``, check its
 ``with`` against that step's schema and its output templates, and check the
 graph. Every problem is collected; nothing stops at the first. A step that uses
-another workflow file has that file's steps inlined (:mod:`runner.includes`).
+another workflow file has that file's steps inlined (:mod:`runner.compile.includes`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 from runner import model
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
-from runner.includes import flatten, include, merge_settings
-from runner.load import load_file
+from runner.compile.includes import flatten, include, merge_settings
+from runner.compile.load import load_file
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
-from runner.schema import check, check_workflow
-from runner.templates import check_output, plain_values, resolve_params, substitute
-from runner.tree import Map, Node, Scalar, Seq, make_map, to_plain
+from runner.compile.validate import check, check_workflow
+from runner.compile.params import check_output, plain_values, resolve_params, substitute
+from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from steps.registry import StepDef, plain_step, step_def
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.execute.base import Chain, ChainStep, Task, range_of
-from runner.graph import Stage, open_ref
-from runner.inputs import Item
+from runner.plan import Stage, open_ref
+from runner.files.inputs import Item
 from runner.model import StepSpec
-from runner.outputs import Resolver, fill
-from runner.state import State, signature
+from runner.files.outputs import Resolver, fill
+from runner.files.journal import State, signature
 
 
 def has_fields(template: str) -> bool:
@@ -43,7 +43,7 @@ class StageChain:
     chain: Chain
     outputs: tuple[OutputArg, ...]
     static_paths: tuple[str, ...]  # outputs with no per-item field, resolved
-    sig: str = ""  # what made the outputs: see runner.state.signature
+    sig: str = ""  # what made the outputs: see runner.files.journal.signature
 
     @property
     def skippable(self) -> bool:

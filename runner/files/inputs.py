@@ -3,8 +3,8 @@
 :func:`expand` turns one :class:`runner.model.Input` into an :class:`ItemSource`:
 how many items there are, a lazy iterator over them and, for ranges, the span
 itself so the engine can ship ``(start, stop, step)`` instead of millions of
-pickled numbers. Globs are walked by :mod:`runner.globwalk`, CSV files read by
-:mod:`runner.csvinput`.
+pickled numbers. Globs are walked by :mod:`runner.files.globs`, CSV files read by
+:mod:`runner.files.csvinput`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from runner.csvinput import CsvProblem, csv_values
+from runner.files.csvinput import CsvProblem, csv_values
 from runner.errors import FlowError, Pos, Problem
-from runner.globwalk import MAGIC, glob_files, glob_regex
+from runner.files.globs import MAGIC, glob_files, glob_regex
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
 
 # glob_files and glob_regex lived here first; they stay importable from here.
@@ -109,7 +109,7 @@ def expand(inp: Input, workdir: str,
     """The items of ``inp``; relative paths resolve against ``workdir``.
 
     ``exclude_paths`` are absolute paths this workflow writes; ``skip(path)``
-    (e.g. ``runner.outputs.could_write(...)``) drops any other file the
+    (e.g. ``runner.files.outputs.could_write(...)``) drops any other file the
     workflow's templates could write. Neither is ever taken as an input. A
     callable given as ``exclude_paths`` is taken as ``skip``.
     Raises FlowError (at the input's position) for a glob without a match, a

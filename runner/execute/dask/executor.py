@@ -3,8 +3,8 @@
 With an address flow connects to that scheduler; without, it starts a LocalCluster
 of worker processes on 127.0.0.1 and ends it after the run. A task travels pickled
 (one that cannot be pickled fails here, at once); a worker runs it with
-:func:`runner.execute.worker.run_task` and sends back the result pickled by
-:func:`runner.execute.lifeline.pack`, so a value that cannot travel fails its item.
+:func:`runner.execute.chain.run_task` and sends back the result pickled by
+:func:`runner.execute.local.worker.pack`, so a value that cannot travel fails its item.
 Completions come through future callbacks into a queue that ``poll`` drains.
 
 Dask cannot say which item a dead worker was on, nor stop a running thread. So a
@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import FlowError
-from runner.execute import filetrack
+from runner.execute.dask import filetrack
 from runner.execute.base import Completion, Done, Executor, ExecutorOptions, Lost, Task
-from runner.execute.slots import pid_gone
-from runner.execute.worker import reason_of
+from runner.execute.local.slots import pid_gone
+from runner.execute.chain import reason_of
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -53,8 +53,8 @@ def run_on_worker(payload: bytes, track: str | None, paths: tuple[str, ...]) -> 
     """
     import sys
 
-    from runner.execute.lifeline import Unreadable, pack
-    from runner.execute.worker import run_task
+    from runner.execute.local.worker import Unreadable, pack
+    from runner.execute.chain import run_task
 
     sys.path[:0] = [p for p in paths if p not in sys.path]
     tracker: filetrack.FileTracker | None = None
@@ -148,7 +148,7 @@ class DaskExecutor(Executor):
         try:  # here: a task that does not pickle fails at once, not in Dask's loop
             payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - anything a value's __reduce__ may raise
-            from runner.execute.local import fail_all
+            from runner.execute.local.executor import fail_all
 
             self._out.put(Done(task, fail_all(
                 task, f"task could not be passed to a worker: {reason_of(exc)}")))
@@ -229,7 +229,7 @@ class DaskExecutor(Executor):
                 return  # lost already (the monitor saw it die or time out), or cancelled
             try:
                 if future.status == "finished":
-                    from runner.execute.local import unpack
+                    from runner.execute.local.executor import unpack
 
                     self._out.put(Done(job.task, unpack(future.result(), job.task)))
                     return

@@ -1,7 +1,7 @@
 """The local pool's watchman: a thread that looks at the workers every 50 ms.
 
 Each tick it reads the pool's list of started workers and the shared slot
-table (:mod:`runner.execute.slots`) and decides, for the executor that owns it:
+table (:mod:`runner.execute.local.slots`) and decides, for the executor that owns it:
 
 - a worker that died holding a task: that task is lost, at the item it was on;
 - an item running past its chain's timeout: SIGKILL its worker, the task is lost;
@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runner.execute import slots
+from runner.execute.local import slots
 from runner.execute.base import Task
-from runner.execute.pool import HardenedPool, exit_status, handlers_alive
+from runner.execute.local.pool import HardenedPool, exit_status, handlers_alive
 
 TICK = 0.05  # seconds between looks
 RESULT_GRACE = 2.0  # a worker that died after returning: wait this long for its result

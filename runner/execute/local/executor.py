@@ -6,16 +6,16 @@ wrong, and where it is fixed:
 
 - A worker killed mid-task (SIGKILL, the OOM killer, ``os._exit``) makes Pool
   wait for ever (CPython gh-66587); an item may hang. The monitor
-  (:mod:`runner.execute.monitor`) reads which worker holds which task and item
-  from a shared table (:mod:`runner.execute.slots`), reports the task
+  (:mod:`runner.execute.local.monitor`) reads which worker holds which task and item
+  from a shared table (:mod:`runner.execute.local.slots`), reports the task
   :class:`Lost` at that item, and SIGKILLs a worker past its chain's timeout.
   The pool starts replacements itself.
 - A worker killed while holding one of Pool's queue locks blocks every other
   worker, and ``terminate()``, for ever: the locks are ``flock`` locks that die
-  with their holder (:mod:`runner.execute.pool`).
+  with their holder (:mod:`runner.execute.local.pool`).
 - Results travel pickled by the worker and are read back in our callback, so a
   value or exception that does not survive pickling fails its item instead of
-  killing the pool's result thread (gh-79492); see :mod:`runner.execute.lifeline`.
+  killing the pool's result thread (gh-79492); see :mod:`runner.execute.local.worker`.
 - Workers ignore Ctrl-C, die with flow, are recycled and memory-capped.
 
 Workers start from a fork server (safe beside the live table's thread) that has
@@ -38,7 +38,8 @@ import weakref
 from functools import partial
 from typing import Any
 
-from runner.execute import lifeline, slots
+from runner.execute.local import worker as lifeline
+from runner.execute.local import slots
 from runner.execute.base import (
     Completion,
     Done,
@@ -50,9 +51,9 @@ from runner.execute.base import (
     TaskResult,
     range_of,
 )
-from runner.execute.monitor import Job, Monitor, death_reason
-from runner.execute.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
-from runner.execute.worker import reason_of
+from runner.execute.local.monitor import Job, Monitor, death_reason
+from runner.execute.local.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
+from runner.execute.chain import reason_of
 
 __all__ = ["LocalExecutor", "death_reason", "default_memory_mb"]
 
@@ -62,7 +63,7 @@ DEFAULT_MEMORY_FRACTION = 0.75  # of physical memory, per worker, as an address-
 MIN_DEFAULT_MEMORY_MB = 2048  # never cap below this by default (address space > RSS)
 LOCK_DIR_PREFIX = "flow-pool-"  # + flow's pid: the queue lock files, in the temp folder
 # Modules every worker needs; the fork server imports them once.
-PRELOAD = ("runner.execute.lifeline", "runner.execute.worker")
+PRELOAD = ("runner.execute.local.worker", "runner.execute.chain")
 
 
 def warm_up(preload: tuple[str, ...] = ()) -> None:

@@ -1,6 +1,6 @@
 """Where a Dask worker is: one memory-mapped record per task, in a folder of flow's machine.
 
-The Dask executor's counterpart of :mod:`runner.execute.slots`. A worker that can
+The Dask executor's counterpart of :mod:`runner.execute.local.slots`. A worker that can
 open the task's file (:class:`FileTracker`) says with plain stores which item it
 is on and since when; flow reads the files (:func:`read`) to name the item a dead
 worker held, to end an item past its timeout, and for progress. Only workers on
@@ -19,7 +19,7 @@ import struct
 import tempfile
 import time
 
-from runner.execute.slots import pid_gone
+from runner.execute.local.slots import pid_gone
 
 # A task's record: the worker's pid, time.monotonic() when the current item began
 # (0.0 once the task returned), that item's offset (-1: none yet), items done.
@@ -33,7 +33,7 @@ class DiedBefore(Exception):
 
 
 class FileTracker:
-    """A worker's Tracker (see runner.execute.worker): plain stores into the task's record."""
+    """A worker's Tracker (see runner.execute.chain): plain stores into the task's record."""
 
     def __init__(self, path: str) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

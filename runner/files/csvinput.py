@@ -3,7 +3,7 @@
 Files are read as UTF-8 (an Excel BOM dropped) with the ``csv`` module; blank
 rows carry no item. A bad cell is reported at its own line and column, even
 inside a quoted field that spans lines: :class:`CsvProblem` carries that place,
-and :func:`runner.inputs.expand` turns it into the input's FlowError.
+and :func:`runner.files.inputs.expand` turns it into the input's FlowError.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from runner.errors import Pos, did_you_mean
-from runner.globwalk import glob_files
+from runner.files.globs import glob_files
 from runner.model import CsvSource
 
 

@@ -1,7 +1,7 @@
 """YAML text -> a positioned tree: every node knows its file, line and column.
 
 PyYAML's own loaders lose positions and expand aliases without limit, so we
-build the tree (its node types are in :mod:`runner.tree`) ourselves from the
+build the tree (its node types are in :mod:`runner.compile.tree`) ourselves from the
 parser's event stream (libyaml's C parser when it is there). Building from
 events also lets us refuse, while reading and with a position, what a workflow
 file must never hold:
@@ -25,9 +25,9 @@ import re
 from typing import Any
 
 from runner.errors import Collector, FlowError, Pos
-from runner.tree import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, to_plain
+from runner.compile.tree import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, to_plain
 
-# The tree's types lived here first; `from runner.load import Map, ...` keeps working.
+# The tree's types lived here first; `from runner.compile.load import Map, ...` keeps working.
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Map", "Node", "Scalar", "Seq", "from_plain", "load_file",
            "make_map", "make_seq", "parse", "read_source", "read_text", "split_lines",
            "to_plain"]
