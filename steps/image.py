@@ -19,16 +19,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from steps.image_args import COLOR_ARG, FILTER_ARG, NO_ARGS, SIZE, resample
+from steps.image_open import ImageError, loaded
 from steps.image_ops import (
-    SPILL_SUFFIX,
     WIDE,
-    ImageError,
     as_image,
     brightness,
     contain_size,
     cover_box,
     filterable,
-    loaded,
     pad,
     resized,
     smooth,
@@ -37,7 +35,7 @@ from steps.image_ops import (
 )
 from steps.image_save import save_image
 from steps.image_sheet import contact_sheet
-from steps.image_spill import spill
+from steps.image_spill import SPILL_SUFFIX, spill
 from steps.registry import step
 
 if TYPE_CHECKING:

@@ -1,162 +1,24 @@
-"""Pillow helpers behind the image steps: safe opening, shrink-on-load, step helpers.
+"""Pillow helpers behind the image steps: shrink-on-load and step helpers.
 
-Saving by format is :mod:`steps.image_save`. Pillow is imported inside the
-functions: ``flow validate`` imports the step modules to read their schemas and
-must not pay for Pillow.
+Opening is :mod:`steps.image_open`, saving by format :mod:`steps.image_save`.
+Pillow is imported inside the functions: ``flow validate`` imports the step
+modules to read their schemas and must not pay for Pillow.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 import sys
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from steps.registry import StepNotice
+from steps.image_open import DRAFTABLE, ImageError, loaded, open_path
+from steps.image_spill import SPILL_SUFFIX, read_spill
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-SPILL_SUFFIX = ".flowimg"
-MULTI_FRAME = "multi-frame file: first frame used"
-_DRAFTABLE = ("JPEG", "MPO")  # MPO: camera JPEGs with an embedded preview
 WIDE = {"I;16", "I;16B", "I;16L", "I;16N", "I"}  # more than 8 bits a pixel
-_MAGIC = ((b"\xff\xd8", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"II*\x00", "TIFF"),
-          (b"MM\x00*", "TIFF"), (b"BM", "BMP"), (b"RIFF", "WEBP"))
-
-
-class ImageError(ValueError):
-    """A bad image file, or an image a step cannot take. The message is one line."""
-
-
-# ---------------------------------------------------------------- opening
-
-def open_path(path: str | os.PathLike[str]) -> Image:
-    """Open an image file lazily (header only), refusing what cannot be trusted.
-
-    Decompression bombs (over ``Image.MAX_IMAGE_PIXELS``, where Pillow itself only
-    warns, up to 2x) are refused before any pixel is decoded. Multi-frame files give
-    their first frame and a :class:`StepNotice`. Spilled images (``spill``) load.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    p = os.fspath(path)
-    if p.endswith(SPILL_SUFFIX):
-        from steps.image_spill import read_spill
-
-        return read_spill(p)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(_bomb_reason(str(exc))) from None
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except IsADirectoryError:
-        raise ImageError("a folder, not an image file") from None
-    except PermissionError:
-        raise ImageError("permission denied") from None
-    except UnidentifiedImageError:
-        raise ImageError(_unidentified(p)) from None
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - Pillow plugins raise many kinds on bad headers
-        raise ImageError(f"broken {_guess(p) or 'image'} header: {one_line(exc)}") from None
-    _check_header(img)
-    if img.format not in _DRAFTABLE and getattr(img, "is_animated", False):
-        warnings.warn(StepNotice(MULTI_FRAME), stacklevel=2)
-    return img
-
-
-def _check_header(img: Image) -> None:
-    from PIL import Image as PILImage
-
-    w, h = img.size
-    if w <= 0 or h <= 0:
-        raise ImageError(f"broken header: {w}x{h} pixels")
-    limit = PILImage.MAX_IMAGE_PIXELS
-    # Belt and braces: the warning filter above is process-global state a thread
-    # (a Dask worker) could race on; this check holds regardless.
-    if limit and w * h > limit:
-        raise ImageError(_bomb_reason(f"({w * h} pixels)"))
-
-
-def _bomb_reason(message: str) -> str:
-    from PIL import Image
-
-    found = re.search(r"\((\d+) pixels\)", message)
-    size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
-    return (f"refused as a possible decompression bomb: {size}, over Pillow's limit of "
-            f"{Image.MAX_IMAGE_PIXELS:,}")
-
-
-def _head(path: str, n: int = 64) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def _guess(path: str) -> str | None:
-    head = _head(path, 8)
-    return next((fmt for magic, fmt in _MAGIC if head.startswith(magic)), None)
-
-
-def _unidentified(path: str) -> str:
-    head = _head(path)
-    if not head:
-        return "empty file"
-    fmt = _guess(path)
-    if fmt:
-        return f"broken {fmt} header: cannot identify the image"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    if text and all(c.isprintable() or c.isspace() for c in text):
-        return "a text file, not an image"
-    return "not an image, or a format Pillow cannot read"
-
-
-def one_line(exc: BaseException) -> str:
-    """The exception's message on one line (at most 200 characters), for a reason."""
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__
-
-
-def loaded(img: Image) -> Image:
-    """``img`` with its pixels decoded; a truncated or corrupt file raises ImageError.
-
-    ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False, so a file that ends early fails
-    here instead of being padded with grey. Cheap when already loaded.
-    """
-    if getattr(img, "tile", None):
-        try:
-            img.load()
-        except MemoryError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - decoders raise OSError, SyntaxError...
-            _release(img)
-            msg = one_line(exc)
-            if "truncated" in msg.lower():
-                raise ImageError("truncated image data: the file ends before the "
-                                 "picture does") from None
-            raise ImageError(f"corrupt image data: {msg}") from None
-        if getattr(img, "_fp", None) is not None:
-            _release(img)  # multi-frame files keep theirs open for seeking; we never seek
-    return img
-
-
-def _release(img: Image) -> None:
-    """Close the file behind ``img``, keeping its decoded pixels (the ``with`` exit)."""
-    try:
-        img.__exit__(None, None, None)
-    except Exception:  # noqa: BLE001 - closing is a courtesy
-        pass
 
 
 def smooth(img: Image) -> Image:
@@ -218,7 +80,7 @@ def resized(img: Image, size: tuple[int, int], resample: int,
     w, h = img.size
     bx0, by0, bx1, by1 = box or (0, 0, w, h)
     bw, bh = bx1 - bx0, by1 - by0
-    if img.format in _DRAFTABLE and img.tile and size[0] * 2 <= bw and size[1] * 2 <= bh:
+    if img.format in DRAFTABLE and img.tile and size[0] * 2 <= bw and size[1] * 2 <= bh:
         want = (math.ceil(size[0] * w / bw), math.ceil(size[1] * h / bh))
         res = img.draft(None, want)
         if res is not None:
@@ -243,7 +105,9 @@ def as_image(value: Any) -> Image:
     if is_image(value):
         return value
     if isinstance(value, (str, os.PathLike)):
-        return open_path(value)
+        path = os.fspath(value)
+        # An image another stage's worker spilled: flow's own lossless format.
+        return read_spill(path) if path.endswith(SPILL_SUFFIX) else open_path(path)
     raise ImageError(f"expected an image or an image path, got {type(value).__name__}")
 
 

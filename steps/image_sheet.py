@@ -10,7 +10,8 @@ import warnings
 from typing import Any
 
 from steps.image_args import COLOR_ARG, resample
-from steps.image_ops import ImageError, as_image, loaded, resized, rgb_over, smooth, thumbnail_size
+from steps.image_open import ImageError, loaded
+from steps.image_ops import as_image, resized, rgb_over, smooth, thumbnail_size
 from steps.image_save import save_image
 from steps.registry import StepNotice, step
 

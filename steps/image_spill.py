@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from steps.image_ops import SPILL_SUFFIX, ImageError, loaded
+from steps.image_open import ImageError, loaded
 from steps.io import atomic_path
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 _MAGIC = b"FLOWIMG1"
+SPILL_SUFFIX = ".flowimg"  # a reserved name: image.open reads these as spills
 
 
 def _info_out(info: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.plan import plan
 from runner.compile.build import load_workflow
+from runner.plan import plan
 
 SPEC_EXAMPLE = """\
 flow: 1

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from runner.errors import Collector, FlowError, Pos
 from runner.compile.load import MAX_DEPTH, Map, Scalar, Seq, load_file, parse, read_source, to_plain
 from runner.compile.params import check_output, parse_cli_value, resolve_params, substitute
+from runner.errors import Collector, FlowError, Pos
 
 
 def headlines(err: FlowError) -> list[str]:

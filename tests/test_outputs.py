@@ -9,7 +9,6 @@ import pytest
 
 from runner.errors import FlowError, Pos
 from runner.files.inputs import Item, expand
-from runner.model import GlobSource, Input
 from runner.files.outputs import (
     OutputClaims,
     OutputPatterns,
@@ -19,6 +18,7 @@ from runner.files.outputs import (
     fill,
     resolve_output,
 )
+from runner.model import GlobSource, Input
 
 STEP = Pos("wf.yaml", 12, 9)
 

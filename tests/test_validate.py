@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from runner.errors import FlowError, Problem
-from runner.compile.load import read_source
-from runner.model import CsvSource, GlobSource, Parallel, RangeSource, ValuesSource, Workflow
-from runner.compile.validate import workflow_schema
 from runner.compile.build import load_workflow
+from runner.compile.load import read_source
+from runner.compile.validate import workflow_schema
+from runner.errors import FlowError, Problem
+from runner.model import CsvSource, GlobSource, Parallel, RangeSource, ValuesSource, Workflow
 from steps.registry import collect
 
 try:

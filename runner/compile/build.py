@@ -13,37 +13,21 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from runner import model
-from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
+from runner.compile.draft import Draft
 from runner.compile.includes import flatten, include, merge_settings
 from runner.compile.load import load_file
-from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
-from runner.compile.validate import check, check_workflow
 from runner.compile.params import check_output, plain_values, resolve_params, substitute
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
+from runner.compile.validate import check, check_workflow
+from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
+from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
 from steps.registry import StepDef, plain_step, step_def
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")
-
-
-@dataclass
-class Draft:
-    """A step on its way to a StepSpec; ``inner`` holds an include's inlined steps."""
-
-    id: str
-    uses: str
-    pos: Pos
-    path: str
-    id_pos: Pos
-    sd: StepDef | None = None
-    args: dict[str, Any] = field(default_factory=dict)
-    sources: list[str] | None = None  # None: the step above
-    source_pos: list[Pos] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    inner: list[Draft] | None = None
 
 
 @dataclass

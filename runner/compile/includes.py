@@ -15,16 +15,31 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from runner.compile.draft import Draft
+from runner.compile.tree import Map, Node
 from runner.errors import Pos, did_you_mean
-from runner.compile.tree import Map
-
-if TYPE_CHECKING:
-    from runner.compile.build import Draft, Loader
 
 UPSTREAM = "<upstream>"  # an included file's input: the including step's sources
 MAX_INCLUDES = 16
+
+
+class IncludedDoc(Protocol):
+    """What :func:`include` needs of a loaded workflow file."""
+
+    params: dict[str, Node]
+    input_names: list[str]
+    steps: list[Draft]
+
+
+class Loader(Protocol):
+    """What :func:`include` needs of the loader: report a problem, load a file."""
+
+    def add(self, pos: Pos, path: str, message: str, hint: str = "") -> None: ...
+
+    def load(self, path: str, cli: dict[str, str] | None, given: dict[str, Node] | None,
+             chain: tuple[str, ...]) -> IncludedDoc | None: ...
 
 
 def include(ld: Loader, d: Draft, pos: Pos, with_node: Map, file: str,

@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runner.errors import Collector, FlowError, Pos
 from runner.compile.tree import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, to_plain
+from runner.errors import Collector, FlowError, Pos
 
 # The tree's types lived here first; `from runner.compile.load import Map, ...` keeps working.
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Map", "Node", "Scalar", "Seq", "from_plain", "load_file",

@@ -22,8 +22,8 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from runner.errors import Collector, Pos, did_you_mean
 from runner.compile.load import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, parse
+from runner.errors import Collector, Pos, did_you_mean
 
 FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")  # SPEC 1.4
 PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"

@@ -17,10 +17,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from runner.errors import Collector, Pos, did_you_mean
 from runner.compile.fastcheck import verdict
 from runner.compile.schema import ONE_SOURCE, SOURCE_KINDS, base_schema, workflow_schema
 from runner.compile.tree import Map, Node, Scalar, Seq, to_plain
+from runner.errors import Collector, Pos, did_you_mean
 
 # The schema builders lived here first; `from runner.compile.validate import ...` keeps working.
 __all__ = ["base_schema", "check", "check_workflow", "workflow_schema"]

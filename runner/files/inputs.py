@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from runner.files.csvinput import CsvProblem, csv_values
 from runner.errors import FlowError, Pos, Problem
+from runner.files.csvinput import CsvProblem, csv_values
 from runner.files.globs import MAGIC, glob_files, glob_regex
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
 

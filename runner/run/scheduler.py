@@ -17,9 +17,9 @@ from typing import Any
 
 from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
 from runner.execute.serial import run_serial
-from runner.run.feed import Feed, StageChain, retry_task
-from runner.plan import Stage
 from runner.files.inputs import Item
+from runner.files.journal import State
+from runner.plan import Stage
 from runner.report.events import (
     FailureRecord,
     ItemFailed,
@@ -28,7 +28,7 @@ from runner.report.events import (
     StageProgress,
     StageStarted,
 )
-from runner.files.journal import State
+from runner.run.feed import Feed, StageChain, retry_task
 
 PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
 

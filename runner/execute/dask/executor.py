@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import FlowError
-from runner.execute.dask import filetrack
 from runner.execute.base import Completion, Done, Executor, ExecutorOptions, Lost, Task
-from runner.execute.local.slots import pid_gone
 from runner.execute.chain import reason_of
+from runner.execute.dask import filetrack
+from runner.execute.local.slots import pid_gone
+from runner.execute.wire import fail_all, unpack
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -53,8 +54,8 @@ def run_on_worker(payload: bytes, track: str | None, paths: tuple[str, ...]) -> 
     """
     import sys
 
-    from runner.execute.local.worker import Unreadable, pack
     from runner.execute.chain import run_task
+    from runner.execute.wire import Unreadable, pack
 
     sys.path[:0] = [p for p in paths if p not in sys.path]
     tracker: filetrack.FileTracker | None = None
@@ -148,8 +149,6 @@ class DaskExecutor(Executor):
         try:  # here: a task that does not pickle fails at once, not in Dask's loop
             payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - anything a value's __reduce__ may raise
-            from runner.execute.local.executor import fail_all
-
             self._out.put(Done(task, fail_all(
                 task, f"task could not be passed to a worker: {reason_of(exc)}")))
             return
@@ -229,8 +228,6 @@ class DaskExecutor(Executor):
                 return  # lost already (the monitor saw it die or time out), or cancelled
             try:
                 if future.status == "finished":
-                    from runner.execute.local.executor import unpack
-
                     self._out.put(Done(job.task, unpack(future.result(), job.task)))
                     return
                 exc = future.exception() if future.status == "error" else None

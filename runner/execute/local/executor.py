@@ -38,22 +38,20 @@ import weakref
 from functools import partial
 from typing import Any
 
-from runner.execute.local import worker as lifeline
-from runner.execute.local import slots
 from runner.execute.base import (
     Completion,
     Done,
     Executor,
     ExecutorOptions,
-    ItemFailure,
     Lost,
     Task,
-    TaskResult,
-    range_of,
 )
+from runner.execute.chain import reason_of
+from runner.execute.local import slots
+from runner.execute.local import worker as lifeline
 from runner.execute.local.monitor import Job, Monitor, death_reason
 from runner.execute.local.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
-from runner.execute.chain import reason_of
+from runner.execute.wire import fail_all, unpack
 
 __all__ = ["LocalExecutor", "death_reason", "default_memory_mb"]
 
@@ -326,30 +324,6 @@ class LocalExecutor(Executor):
             threading.Thread(target=end_pool, args=(old, time.monotonic() + 1.0),
                              daemon=True).start()
 
-
-def unpack(payload: bytes, task: Task) -> TaskResult:
-    """The TaskResult a worker pickled; if it cannot be read here, every item fails."""
-    try:
-        result = pickle.loads(payload)
-        if isinstance(result, TaskResult):
-            return result
-        if isinstance(result, lifeline.Unreadable):
-            return fail_all(task, f"task could not be read by a worker: {result.reason}")
-        return fail_all(task, f"worker sent back {type(result).__name__}, not a result")
-    except BaseException as exc:  # noqa: BLE001
-        return fail_all(task, f"result could not be read back: {reason_of(exc)}")
-
-
-def fail_all(task: Task, reason: str) -> TaskResult:
-    """A result in which every item of ``task`` failed for ``reason``."""
-    step = task.chain.steps[-1].id if task.chain.steps else "?"
-    if task.items is not None:
-        offsets: Any = [o for o, _, _ in task.items]
-    elif task.span is not None:
-        offsets = range(len(range_of(task.span)))
-    else:
-        offsets = [0]
-    return TaskResult(task.task_id, failures=tuple(ItemFailure(o, step, reason) for o in offsets))
 
 
 def default_memory_mb() -> int:

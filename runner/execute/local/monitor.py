@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from runner.execute.local import slots
 from runner.execute.base import Task
+from runner.execute.local import slots
 from runner.execute.local.pool import HardenedPool, exit_status, handlers_alive
 
 TICK = 0.05  # seconds between looks

@@ -21,19 +21,15 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from runner.execute.local import slots
-from runner.execute.base import ItemFailure, Task, TaskResult
+from runner.execute.base import ItemFailure, TaskResult
 from runner.execute.chain import reason_of, run_task
+from runner.execute.local import slots
+from runner.execute.wire import Unreadable, pack
 
 EXIT_ORPHANED = 70  # the exit status of a worker that outlived flow
 WATCH_INTERVAL = 0.5  # seconds between the watchdog's looks at the parent
-# Results up to this size are unpickled once in the worker as a check (well under
-# a millisecond); bigger ones are checked by the parent, which fails the whole task
-# if one cannot be read back.
-VERIFY_BYTES = 64 * 1024
 _PR_SET_PDEATHSIG = 1
 
 
@@ -125,55 +121,3 @@ def run(payload: bytes, seq: int, task_id: int) -> bytes:
             ItemFailure(0, "?", f"internal error: {reason_of(exc)}"),))
     tracker.set_state(slots.RETURNED)  # what follows is not an item's time
     return pack(result, task)
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """What a worker sends back for a task it could not unpickle."""
-
-    reason: str
-
-
-def pack(result: TaskResult, task: Task) -> bytes:
-    """``result`` pickled; a value that cannot travel becomes that item's failure."""
-    try:
-        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        if len(data) <= VERIFY_BYTES:
-            pickle.loads(data)
-        return data
-    except BaseException:  # noqa: BLE001 - find the culprits one by one below
-        pass
-    last = task.chain.steps[-1].id if task.chain.steps else "?"
-    values, failures = [], list(result.failures)
-    for offset, value in result.values:
-        problem = _travel_problem(value)
-        if problem is None:
-            values.append((offset, value))
-        else:
-            failures.append(ItemFailure(offset, last, f"result cannot be sent back: {problem}"))
-    partial = result.partial
-    if partial is not None and (problem := _travel_problem(partial)) is not None:
-        fold = task.chain.fold.id if task.chain.fold is not None else last
-        failures.append(ItemFailure(0, fold, f"result cannot be sent back: {problem}"))
-        partial = None
-    clean = TaskResult(result.task_id, tuple(values), partial,
-                       tuple(_plain_failure(f) for f in failures), result.dropped,
-                       tuple(str(n) for n in result.notes), result.seconds)
-    try:
-        return pickle.dumps(clean, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as exc:  # noqa: BLE001
-        return pickle.dumps(TaskResult(result.task_id, failures=(ItemFailure(
-            0, last, f"result cannot be sent back: {reason_of(exc)}"),)))
-
-
-def _travel_problem(value: Any) -> str | None:
-    """Why ``value`` cannot be pickled and read back, or None if it can."""
-    try:
-        pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-        return None
-    except BaseException as exc:  # noqa: BLE001
-        return reason_of(exc)
-
-
-def _plain_failure(f: ItemFailure) -> ItemFailure:
-    return ItemFailure(int(f.offset), str(f.step), str(f.reason), int(f.attempts), str(f.detail))

@@ -1,0 +1,200 @@
+"""One run of a prepared workflow: stage book-keeping, the executor, the scheduler, the result.
+
+:func:`run` builds a :class:`StageRun` per stage, starts the executor the stages
+need, lets the :class:`Scheduler` feed it, and turns what happened into a
+:class:`RunResult`. It never prints: every event goes to the reporter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from runner.execute.base import Executor, ExecutorOptions
+from runner.files.inputs import Item
+from runner.files.journal import State
+from runner.model import Workflow
+from runner.plan import Stage
+from runner.report.events import (
+    Notice,
+    Reporter,
+    RunFinished,
+    RunResult,
+    RunStarted,
+    StageInfo,
+    StageSummary,
+)
+from runner.run.feed import Feed, auto_chunksize
+from runner.run.prepare import Prepared, prepare, spill_dir
+from runner.run.scheduler import Scheduler, StageRun, Stopped
+
+PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.numeric",
+           "steps.numeric_reduce", "steps.io", "steps.util")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the command line's choices."""
+
+    jobs: int | None = None  # cap on worker processes (-j)
+    allow_outside: bool = False
+    executor: str = "local"
+    scheduler: str | None = None
+    force: bool = False  # redo items that are up to date
+    max_tasks_per_worker: int | None = None
+    worker_memory_mb: int | None = None
+
+
+def warm_up() -> None:
+    """Start the local pool's fork server early (it preloads the step modules)."""
+    from runner.execute.local.executor import warm_up as start_fork_server
+
+    start_fork_server(PRELOAD)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+
+def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
+    """Workers for a stage: ``auto`` is the usable CPUs; never more than the items or -j."""
+    if stage.mode == "serial" or stage.kind == "reduce":
+        return 1  # a reduce is one task
+    asked = stage.parallel.workers or usable_cpus()
+    return max(1, min(asked, jobs or asked, count))
+
+
+def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
+        prepared: Prepared | None = None) -> RunResult:
+    """Run every stage; returns the result (exit code, failures, counts)."""
+    t0 = time.monotonic()
+    prep = prepared or prepare(workflow, options.allow_outside)
+    runs = {st.id: StageRun(st, prep.chains[st.id],
+                            stage_workers(st, options.jobs, prep.root_count(st)))
+            for st in prep.plan.stages}
+    pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
+    infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
+                            prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
+                  for r in runs.values())
+    reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
+    executor = _make_executor(options, workflow, pool_size) if pool_size else None
+    store = State(workflow.workdir, force=options.force)
+    sched = Scheduler(runs, executor, reporter, workflow.workdir,
+                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
+    state, stopped_by = "done", None
+    try:
+        sched.run()
+    except Stopped as stop:
+        state, stopped_by = "stopped", stop.record
+        _cancel(executor, sched)
+    except KeyboardInterrupt:
+        state = "interrupted"
+        _cancel(executor, sched)
+    finally:
+        if executor is not None:
+            executor.close()
+        store.save()  # even when interrupted: the next run finishes the rest
+        _cleanup(prep, workflow)
+    if state == "done" and sched.failures:
+        state = "failed"
+    notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
+                    for msg, n in sched.notices.items())
+    for msg in notices:
+        reporter.handle(Notice(msg, time.time()))
+    result = RunResult(
+        workflow=workflow.name, state=state,
+        stages=tuple(StageSummary(r.stage.id, r.stage.label, r.stage.mode, r.workers, r.state,
+                                  r.done, r.failed, r.skipped,
+                                  (time.monotonic() - r.started) if r.started else 0.0)
+                     for r in runs.values()),
+        failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
+        seconds=time.monotonic() - t0, stopped_by=stopped_by,
+        values=_final_values(runs))
+    reporter.handle(RunFinished(result, time.time()))
+    return result
+
+
+def _fed_by_inputs(stage: Stage, prep: Prepared) -> bool:
+    return all(s in prep.sources for s in stage.sources)
+
+
+def _make_executor(options: RunOptions, workflow: Workflow, workers: int) -> Executor:
+    ex: Executor
+    if options.executor == "dask":
+        from runner.execute.dask.executor import DaskExecutor
+
+        ex = DaskExecutor(options.scheduler)  # no address: a local cluster
+    else:
+        from runner.execute.local.executor import LocalExecutor
+
+        ex = LocalExecutor()
+    ex.start(ExecutorOptions(workers=workers, max_tasks_per_worker=options.max_tasks_per_worker,
+                             worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
+                             extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))
+    return ex
+
+
+def _cancel(executor: Executor | None, sched: Scheduler) -> None:
+    if executor is not None:
+        executor.cancel()
+    sched.cancel_all()
+
+
+def _cleanup(prep: Prepared, workflow: Workflow) -> None:
+    """Remove spilled images and temporary files a killed worker may have left."""
+    from steps.io import sweep_temp
+
+    shutil.rmtree(spill_dir(workflow.workdir), ignore_errors=True)
+    sweep_temp(prep.output_dirs)
+
+
+def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
+    """The single value of each reduce stage nobody consumes (e.g. a sum), if small."""
+    out: dict[str, object] = {}
+    consumed = {s for r in runs.values() for s in r.stage.sources}
+    for r in runs.values():
+        if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
+            value = r.results[0][1].value
+            written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
+            if not written and len(repr(value)) <= 500:
+                out[r.stage.steps[-1].id] = value
+    return out
+
+
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) -> Feed:
+    """The task feed of a stage whose sources are all finished."""
+    st = r.stage
+    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1,
+                state=state)
+    if st.kind == "reduce":
+        r.total = 1
+        if st.folded:
+            return Feed(**base, partials=runs[st.sources[0]].partials)
+        return Feed(**base, reduce_items=list(_upstream(prep, st, runs)))
+    if len(st.sources) == 1 and st.sources[0] in prep.sources:
+        src = prep.sources[st.sources[0]]
+        r.total = src.count
+        if src.span is not None and not r.sc.outputs:
+            # Ranges travel as sub-ranges: a few per worker, never one pickle per number.
+            size = st.parallel.chunksize or max(1, -(-src.count // (r.workers * 8)))
+            return Feed(**{**base, "chunksize": size}, span=src.span, span_count=src.count)
+    else:
+        r.total = sum(prep.sources[s].count if s in prep.sources else len(runs[s].results)
+                      for s in st.sources)
+    size = st.parallel.chunksize or auto_chunksize(r.total or 0, r.workers, st.mode)
+    return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
+
+
+def _upstream(prep: Prepared, st: Stage, runs: dict[str, StageRun]) -> Iterable[Item]:
+    return itertools.chain.from_iterable(
+        prep.sources[s].items() if s in prep.sources else runs[s].outputs()
+        for s in st.sources)
