@@ -2,13 +2,16 @@
 
 :func:`base_schema` is the structure of a workflow file (``with`` left open);
 :func:`workflow_schema` composes it with every registered step's own argument
-schema, for editors (``flow schema``). Validating against it, and saying what
-is wrong in the user's words, is :mod:`runner.compile.validate`'s job.
+schema, for editors (``flow schema``), on files as written: a ``${param}`` may
+stand for any value. Validating (after substitution, against :func:`base_schema`
+and each step's schema), and saying what is wrong in the user's words, is
+:mod:`runner.compile.validate`'s job.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +22,17 @@ ID_MESSAGE = ("must start with a lowercase letter and hold only lowercase letter
               "'-' and '_'")
 SOURCE_KINDS = ("glob", "range", "values", "csv")
 ONE_SOURCE = "flow:one-source"  # $comment marking the "exactly one source kind" rule
+
+
+# A whole value that is one param (flow strips the name: `${ size }` works too). In the
+# editor's hover on a param the title heads the argument's description; having one keeps
+# this branch apart from the value's own (the editor compares their titles).
+PARAM_REF = {"type": "string", "pattern": r"^\$\{\s*" + PARAM_NAME[1:-1] + r"\s*\}$",
+             "title": "${param}",
+             "$comment": "a param: ${name} takes its value (and type) from params or -p"}
+_PARAM = {"$ref": "#/$defs/param"}
+# Kept on the outside of a value's schema when it becomes a choice: what an editor shows.
+_ANNOTATIONS = ("title", "description", "markdownDescription", "default", "examples")
 
 
 def _auto_int() -> dict[str, Any]:
@@ -124,21 +138,95 @@ def base_schema() -> dict[str, Any]:
 
 
 def workflow_schema(registry: Mapping[str, Any]) -> dict[str, Any]:
-    """The workflow schema with each registered step's ``with`` schema, for editors."""
+    """The schema of workflow files as they are written, for editors (``flow schema``).
+
+    Each registered step's ``with`` schema is tied to its name, step names are
+    offered with their descriptions, arguments carry their defaults in the text
+    an editor shows on hover, and a ``${param}`` is valid wherever a value goes:
+    the file is read before its params are substituted. (Validation uses
+    :func:`base_schema` and the steps' own schemas on the substituted tree.)
+    """
     schema = base_schema()
     step = schema["properties"]["steps"]["items"]
-    step["properties"]["uses"]["anyOf"] = [
-        {"enum": sorted(registry)},
-        {"type": "string", "pattern": r"^py:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"},
-        {"type": "string", "pattern": r"\.ya?ml$"},
-    ]
+    names = sorted(registry)
+    step["properties"]["uses"] = {
+        "description": step["properties"]["uses"]["description"],
+        "anyOf": [  # the names first: an editor offers them, each with its description
+            {"enum": names, "enumDescriptions": [registry[n].description for n in names]},
+            {"type": "string", "pattern": r"^py:[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+             "description": "a Python function: py:package.module:function"},
+            {"type": "string", "pattern": r"\.ya?ml$",
+             "description": "another workflow file: ./shared/x.yaml or pkg:package/x.yaml"},
+        ]}
+    # A hover on `with:` shows the step's own title and description, not this generic one.
+    del step["properties"]["with"]["description"]
     rules = []
-    for name in sorted(registry):
+    for name in names:
         sd = registry[name]
         with_schema = copy.deepcopy(sd.schema)
+        with_schema.setdefault("title", name)  # an editor's heading for the arguments
         if sd.description:
             with_schema.setdefault("description", sd.description)
+        for arg in with_schema.get("properties", {}).values():
+            _show_default(arg)
         rules.append({"if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
                       "then": {"properties": {"with": with_schema}}})
     step["allOf"] = rules
+    schema = _accept_params(schema, value=False)
+    schema["$defs"] = {"param": PARAM_REF}
     return schema
+
+
+def _show_default(arg: Any) -> None:
+    """Put an argument's default into the markdown an editor shows on hover."""
+    if not isinstance(arg, dict) or "default" not in arg:
+        return
+    value = arg["default"]
+    shown = (value if isinstance(value, str) else "null" if value is None
+             else json.dumps(value))  # YAML's spelling: true, not True
+    text = arg.get("markdownDescription") or arg.get("description", "")
+    arg["markdownDescription"] = f"{text}\n\nDefault: `{shown}`".lstrip()
+
+
+def _object_only(schema: dict[str, Any]) -> bool:
+    """Whether no param could stand for this value (a param is a scalar or a list)."""
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    if kinds == ["object"]:
+        return True
+    items = schema.get("items")
+    return kinds == ["array"] and isinstance(items, dict) and _object_only(items)
+
+
+def _accept_params(schema: Any, value: bool) -> Any:
+    """``schema`` with a ``${param}`` string allowed at each place that holds a value.
+
+    ``value``: ``schema`` describes a value of its own (a property, an item), not
+    another view of the value around it (an ``anyOf`` member, a ``then``). There
+    the original becomes one branch of an ``anyOf`` next to the param, its
+    annotations kept outside so an editor still shows them. ``if`` and ``not``
+    are left alone: a param there would change what they match.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("properties", "patternProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = {k: _accept_params(v, True) for k, v in out[key].items()}
+    for key in ("additionalProperties", "items"):
+        if isinstance(out.get(key), dict):
+            out[key] = _accept_params(out[key], True)
+    if isinstance(out.get("prefixItems"), list):
+        out["prefixItems"] = [_accept_params(s, True) for s in out["prefixItems"]]
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [_accept_params(s, False) for s in out[key]]
+    for key in ("then", "else"):
+        if key in out:
+            out[key] = _accept_params(out[key], False)
+    if not value or _object_only(out):
+        return out
+    if set(out) - set(_ANNOTATIONS) == {"anyOf"}:  # already a choice: one more branch
+        return {**out, "anyOf": [*out["anyOf"], _PARAM]}
+    notes = {k: out.pop(k) for k in _ANNOTATIONS if k in out}
+    return {**notes, "anyOf": [out, _PARAM]}
