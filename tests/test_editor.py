@@ -93,8 +93,9 @@ def editor(tmp_path_factory):
     schema = root / "flow.schema.json"
     schema.write_text(out.stdout)
     (root / "mapped").mkdir()
-    settings = {"yaml": {"schemas": {schema.as_uri(): ["mapped/*.yaml"]}, "validate": True,
-                         "hover": True, "completion": True}}
+    # As the README's .vscode/settings.json: paths relative to the workspace folder.
+    settings = {"yaml": {"schemas": {"./flow.schema.json": ["mapped/*.yaml"]},
+                         "validate": True, "hover": True, "completion": True}}
     with LanguageServer(["node", str(SERVER), "--stdio"], root, settings) as server:
         server.folder = root / "mapped"
         yield server
