@@ -1,8 +1,8 @@
 """Writing workflows in an editor: the schema `flow schema` prints, seen through a real
 YAML language server (the one VS Code's YAML extension runs), and the pre-commit hook.
 
-The server is `yaml-language-server` from npm, installed in tools/editor/ (`.ci/run`
-does `npm ci --prefix tools/editor`); it is driven over stdio as an editor drives it:
+The server is `yaml-language-server` from npm, installed in .ci/editor/ (`.ci/run`
+does `npm ci --prefix .ci/editor`); it is driven over stdio as an editor drives it:
 initialize, the `yaml.schemas` setting pointing at the file `flow schema` wrote, open
 a document, read the diagnostics it publishes, ask for completion and hover.
 """
@@ -24,7 +24,7 @@ import yaml
 from tests.conftest import REPO, run_flow
 from tests.lsp import LanguageServer
 
-SERVER = REPO / "tools" / "editor" / "node_modules" / "yaml-language-server" / "bin" / \
+SERVER = REPO / ".ci" / "editor" / "node_modules" / "yaml-language-server" / "bin" / \
     "yaml-language-server"
 
 # A valid workflow, written as users write them: params where the schema wants an integer
@@ -86,7 +86,7 @@ def editor(tmp_path_factory):
     if shutil.which("node") is None:
         pytest.skip("node is not installed: the editor tests need Node.js")
     if not SERVER.exists():
-        pytest.skip("yaml-language-server is not installed: run `npm ci --prefix tools/editor`")
+        pytest.skip("yaml-language-server is not installed: run `npm ci --prefix .ci/editor`")
     root = tmp_path_factory.mktemp("editor")
     out = run_flow("schema", cwd=root)
     assert out.returncode == 0, out.stderr
