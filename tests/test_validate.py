@@ -550,14 +550,26 @@ def test_workflow_schema_is_valid_json_schema_with_step_arguments():
     schema = workflow_schema(REG)
     Draft202012Validator.check_schema(schema)
     json.dumps(schema)
-    step = schema["properties"]["steps"]["items"]
-    assert "image.resize" in step["properties"]["uses"]["anyOf"][0]["enum"]
-    rule = next(r for r in step["allOf"]
-                if r["if"]["properties"]["uses"]["const"] == "image.resize")
-    assert "width" in rule["then"]["properties"]["with"]["properties"]
-    bad = {"flow": 1, "name": "x", "inputs": {"a": {"values": [1]}},
-           "steps": [{"id": "r", "from": "a", "uses": "image.resize", "with": {"widht": 1}}]}
-    assert list(Draft202012Validator(schema).iter_errors(bad))
+    editor = Draft202012Validator(schema)
+
+    def valid(step: dict, **top) -> bool:
+        doc = {"flow": 1, "name": "x", "inputs": {"a": {"values": [1]}},
+               "steps": [{"id": "r", "from": "a", **step}], **top}
+        return editor.is_valid(doc)
+
+    assert valid({"uses": "image.resize", "with": {"width": 1, "fit": "cover"}})
+    assert not valid({"uses": "image.rezise", "with": {"width": 1}})  # the step names
+    assert not valid({"uses": "image.resize", "with": {"widht": 1}})  # each step's arguments
+    assert not valid({"uses": "image.resize", "with": {"width": 1, "fit": "covr"}})
+    assert valid({"uses": "py:mine.steps:brighten", "with": {"anything": 1}})
+    # A whole ${param} is valid wherever a value goes; anything else keeps its type.
+    assert valid({"uses": "image.resize", "with": {"width": "${size}", "fit": "${fit}"},
+                  "retries": "${n}", "parallel": {"workers": "${jobs}"}},
+                 inputs={"a": {"range": {"stop": "${n}"}}}, params={"size": 8})
+    assert valid({"uses": "image.thumbnail", "with": {"size": ["${w}", 64]}})
+    assert not valid({"uses": "image.resize", "with": {"width": "${size}px"}})
+    assert not valid({"uses": "image.resize", "with": {"width": "$${size}"}})
+    assert not valid({"uses": "image.resize", "with": {"width": "${bad name}"}})
 
 
 def test_a_valid_workflow_never_imports_jsonschema(tmp_path):

@@ -123,8 +123,42 @@ def base_schema() -> dict[str, Any]:
     }
 
 
+# A value that is a whole ``${name}`` takes the param's type, whatever it is: in the schema
+# an editor reads (the file before substitution) it is valid wherever a value goes.
+PARAM_VALUE = {"type": "string", "pattern": r"^\$\{" + PARAM_NAME[1:-1] + r"\}$",
+               "description": "a ${param}: the param's value, of its own type"}
+
+
+def _param_or(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` for a value that may also be a whole ``${param}``, at any depth."""
+    return {"anyOf": [PARAM_VALUE, _params_inside(schema)]}
+
+
+def _params_inside(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` whose nested values (properties, items) may be ``${param}``s.
+
+    ``if`` and ``not`` are left alone: a param there would change which rule applies.
+    """
+    out = dict(schema)
+    if "properties" in out:
+        out["properties"] = {k: _param_or(v) for k, v in out["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _param_or(out[key])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in out:
+            out[key] = [_params_inside(s) for s in out[key]]
+    if "then" in out:
+        out["then"] = _params_inside(out["then"])
+    return out
+
+
 def workflow_schema(registry: Mapping[str, Any]) -> dict[str, Any]:
-    """The workflow schema with each registered step's ``with`` schema, for editors."""
+    """The workflow schema with each registered step's ``with`` schema, for editors.
+
+    Unlike :func:`base_schema` (checked after substitution), a whole ``${param}`` is
+    valid here wherever a value goes.
+    """
     schema = base_schema()
     step = schema["properties"]["steps"]["items"]
     step["properties"]["uses"]["anyOf"] = [
@@ -141,4 +175,4 @@ def workflow_schema(registry: Mapping[str, Any]) -> dict[str, Any]:
         rules.append({"if": {"properties": {"uses": {"const": name}}, "required": ["uses"]},
                       "then": {"properties": {"with": with_schema}}})
     step["allOf"] = rules
-    return schema
+    return _params_inside(schema)
