@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from runner.compile.load import MAX_DEPTH, Map, Scalar, Seq, load_file, parse, read_source, to_plain
+from runner.compile.load import MAX_DEPTH, load_file, parse
 from runner.compile.params import check_output, parse_cli_value, resolve_params, substitute
+from runner.compile.tree import Map, Scalar, Seq, to_plain
 from runner.errors import Collector, FlowError, Pos
 from tests.timing import limit
 
@@ -40,8 +41,10 @@ def load_errors(tmp_path, monkeypatch, text: str) -> list[str]:
     ("a: 'open\n",
      "wf.yaml:2:1: error: YAML syntax error: found unexpected end of stream"),
 ])
-def test_syntax_errors_point_at_the_parser_position(tmp_path, monkeypatch, text, expected):
-    assert load_errors(tmp_path, monkeypatch, text) == [expected]
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_syntax_errors_point_at_the_parser_position(tmp_path, monkeypatch, text, expected,
+                                                    newline):
+    assert load_errors(tmp_path, monkeypatch, text.replace("\n", newline)) == [expected]
 
 
 def test_tab_indentation_gets_a_hint(tmp_path, monkeypatch):
@@ -194,19 +197,6 @@ def test_yaml_11_scalars_keep_their_text():
     assert root.get("d").value == 31
     assert root.get("e").value is None
     assert root.names() == ["a", "b", "c", "d", "e", "on"]  # keys are names as written
-
-
-def test_read_source_gives_the_lines_positions_count():
-    import os
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write("a: 1\r\nb: 2\n")
-    try:
-        assert read_source(f.name)[:2] == ["a: 1", "b: 2"]
-    finally:
-        os.unlink(f.name)
-    assert read_source("/nonexistent/x.yaml") == []
 
 
 # -- params -----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import time
 import pytest
 
 from runner.compile.build import load_workflow
-from runner.compile.load import read_source
 from runner.compile.schema import base_schema, workflow_schema
 from runner.errors import FlowError, Problem
 from runner.model import CsvSource, GlobSource, Parallel, RangeSource, ValuesSource, Workflow
@@ -394,7 +393,7 @@ def test_all_errors_at_once_sorted_and_rendered_with_the_line(tmp_path, monkeypa
         "wf.yaml:12:11: error: steps[1].uses: unknown step 'image.sav' "
         "(did you mean 'image.save'?)",
     ]
-    shown = found[1].render(read_source(str(tmp_path / "wf.yaml")))
+    shown = found[1].render((tmp_path / "wf.yaml").read_text().splitlines())
     assert shown.splitlines()[1:] == ["        with: {widht: 10}", "               ^"]
 
 
