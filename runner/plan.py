@@ -64,10 +64,6 @@ class Plan:
         """The stage with this id."""
         return next(s for s in self.stages if s.id == stage_id)
 
-    def consumers(self, source: str) -> tuple[Stage, ...]:
-        """The stages that take from ``source`` (an input name or a stage id)."""
-        return tuple(s for s in self.stages if source in s.sources)
-
 
 def consumers_of(workflow: Workflow) -> dict[str, list[str]]:
     """Step id or input name -> the step ids that take from it."""

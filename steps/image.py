@@ -34,15 +34,11 @@ from steps.image_ops import (
     to_8bit,
 )
 from steps.image_save import save_image
-from steps.image_sheet import contact_sheet
-from steps.image_spill import SPILL_SUFFIX, spill
+from steps.image_spill import spill  # noqa: F401 - runner/execute/chain.py imports it from here
 from steps.registry import step
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-# contact_sheet lives in steps/image_sheet.py; it stays importable from here.
-__all__ = ["SPILL_SUFFIX", "ImageError", "as_image", "contact_sheet", "spill"]
 
 
 @step("image.open", drops=False, schema=NO_ARGS, takes="path", gives="image")

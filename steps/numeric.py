@@ -18,12 +18,7 @@ from operator import add, ge, le, mul
 from typing import Any
 
 from steps.numeric_args import NO_ARGS, Number, check_bounds, num_arg
-from steps.numeric_reduce import count_, histogram, max_, mean, min_, stats, sum_
 from steps.registry import step
-
-# The reduce steps lived here first; `steps.numeric.sum_` and the like keep working.
-__all__ = ["Number", "abs_", "clip", "count_", "cube", "filter_", "histogram", "log", "max_",
-           "mean", "min_", "power", "round_", "scale", "sqrt", "square", "stats", "sum_"]
 
 
 def _short(value: Any) -> str:

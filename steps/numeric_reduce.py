@@ -3,7 +3,7 @@
 Reduces with a :class:`~steps.registry.Fold` are computed per chunk inside the
 workers: ``partial`` reads its iterable once, in flat memory except where noted.
 Ints stay ints throughout (sums are exact). The map steps are in
-:mod:`steps.numeric`, which also re-exports these.
+:mod:`steps.numeric`.
 """
 
 from __future__ import annotations

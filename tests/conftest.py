@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.timing import ENV, SCALE
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header() -> str:
+    return f"wall-clock limits of timing tests x{SCALE:g} ({ENV})"
 
 
 def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

@@ -2,7 +2,8 @@
 
 Every ``import``/``from … import`` of ``runner`` or ``steps`` (at any depth, lazy
 imports inside functions included, ``TYPE_CHECKING`` ones too) is an arrow of
-the graph checked here.
+the graph checked here; names taken from a package's ``__init__`` point at it. The
+checker is tested too, on small packages with a circle planted in each.
 """
 
 from __future__ import annotations
@@ -10,51 +11,63 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("runner", "steps")
 MAX_LINES = 400
 
 
-def _modules() -> dict[str, Path]:
+def _modules(root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
     mods = {}
-    for pkg in PACKAGES:
-        for path in sorted((REPO / pkg).rglob("*.py")):
-            parts = path.relative_to(REPO).with_suffix("").parts
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             mods[name] = path
     return mods
 
 
 def _imports(path: Path, name: str, known: dict[str, Path]) -> set[str]:
-    """The project modules ``name`` imports, resolved to module names."""
+    """The project modules ``name`` imports, resolved to module names.
+
+    ``import a.b`` and ``from a import b`` (b a module) are arrows to ``a.b``; a
+    package that is only passed through on the way is not an arrow (Python imports
+    it first anyway). ``from a import name`` (name defined in ``a/__init__.py``) is an
+    arrow to ``a``, even from inside ``a``: that is how a circle through a package's
+    ``__init__`` forms.
+    """
     out: set[str] = set()
     is_pkg = path.name == "__init__.py"
+
+    def owner(target: str) -> str:
+        while target and target not in known:
+            target = target.rpartition(".")[0]
+        return target
+
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         targets: list[str] = []
         if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
+            targets = [owner(a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 pkg = name.split(".") if is_pkg else name.split(".")[:-1]
                 pkg = pkg[:len(pkg) - node.level + 1]
                 base = ".".join([*pkg, base] if base else pkg)
-            targets = [f"{base}.{a.name}" for a in node.names] + [base]
-        for t in targets:
-            while t and t not in known:
-                t = t.rpartition(".")[0]
-            if t and t != name and not name.startswith(t + "."):
-                out.add(t)
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else owner(base)
+                       for a in node.names]
+        out.update(t for t in targets if t and t != name)
     return out
 
 
-def _graph() -> dict[str, set[str]]:
-    known = _modules()
+def _graph(root: Path = REPO, packages: tuple[str, ...] = PACKAGES) -> dict[str, set[str]]:
+    known = _modules(root, packages)
     return {name: _imports(path, name, known) for name, path in known.items()}
 
 
-def test_no_import_circles() -> None:
-    graph = _graph()
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle per back edge of a depth-first walk: none if and only if there is none."""
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -72,6 +85,11 @@ def test_no_import_circles() -> None:
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+    return cycles
+
+
+def test_no_import_circles() -> None:
+    cycles = _cycles(_graph())
     assert not cycles, "import circles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
@@ -117,3 +135,37 @@ def test_the_graph_is_read_right() -> None:
     assert "runner.compile.build" in graph["runner.api"]
     assert "steps.registry" in graph["runner.execute.chain"]
     assert "runner.errors" in graph["runner.compile.load"]
+
+
+# Small packages, each file a module's text; every one but the last holds one circle.
+PLANTED = {
+    "top-level imports": {"a.py": "import pkg.b\n", "b.py": "from pkg.a import x\nx = 1\n"},
+    "lazy, inside a function": {"a.py": "def f():\n    from pkg import b\n",
+                                "b.py": "from pkg.a import f\n"},
+    "relative": {"a.py": "from . import b\n", "b.py": "from .a import f\n"},
+    "only while type checking": {
+        "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.b import B\n",
+        "b.py": "from ..pkg import a\n"},
+    "through the package's __init__": {"__init__.py": "from pkg.a import f\n",
+                                       "a.py": "from pkg import b\n",
+                                       "b.py": "from pkg import f\n"},
+    "through a sub-package's __init__": {"sub/__init__.py": "from .c import C\n",
+                                         "sub/c.py": "from pkg.sub import helper\n"},
+}
+NO_CIRCLE = {"__init__.py": "from pkg.a import f\n", "a.py": "import pkg.b\nfrom .sub import c\n",
+             "b.py": "import os\nfrom pkg.sub.c import C\n", "sub/__init__.py": "",
+             "sub/c.py": "from pkg import sub\nclass C: ...\n"}
+
+
+@pytest.mark.parametrize("case", [*PLANTED, "none"])
+def test_the_circle_check_finds_a_planted_circle(tmp_path: Path, case: str) -> None:
+    """The checker itself: it finds a circle however the imports are written, and only then."""
+    files = PLANTED.get(case, NO_CIRCLE)
+    for rel, text in {"__init__.py": "", "sub/__init__.py": "", **files}.items():
+        (tmp_path / "pkg" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / rel).write_text(text)
+    cycles = _cycles(_graph(tmp_path, ("pkg",)))
+    if case == "none":
+        assert cycles == []
+    else:
+        assert len(cycles) == 1, cycles

@@ -4,7 +4,8 @@ Each test runs ``python -m runner run ...`` in a subprocess in tmp_path and chec
 what a user would see: the exit code, the summary, the files on disk, the processes
 left behind. Faults come from tests/faults.py (``uses: py:tests.faults:NAME``).
 Timings are measured against flow's own ``--json`` event times (wall clock) or
-from the moment the test sends a signal, and printed (``pytest -s`` shows them).
+from the moment the test sends a signal, and printed (``pytest -s`` shows them); the
+limits they are held to go through ``tests.timing.limit`` (marker ``timing``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PIL import Image, ImageChops
 from tests.conftest import REPO, run_flow
 from tests.faults import descendants_of, wait_gone
 from tests.make_corpus import make_corpus
+from tests.timing import limit
 
 PART_GLOB = ".*.part"
 
@@ -207,7 +209,7 @@ def wait_mid_save(proc: subprocess.Popen, out: Path, timeout: float = 8.0) -> No
     "Being written" is a temporary ``.*.part`` file, or (a writer that skips the
     temporary name) a file under its final name that is not a whole image yet.
     """
-    end = time.monotonic() + timeout
+    end = time.monotonic() + limit(timeout)
     while time.monotonic() < end:
         if proc.poll() is not None:
             pytest.fail(f"flow ended early ({proc.returncode}): {proc.communicate()}")
@@ -229,6 +231,7 @@ def assert_outputs_whole(out: Path, size: tuple[int, int]) -> list[Path]:
 
 # ------------------------------------------------------------- 1. a worker killed by SIGKILL
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mode, jobs", [("map", "2"), ("async", "2"),
                                         ("map", "1")])  # one worker: only its replacement goes on
 def test_worker_sigkilled_fails_that_item_only(tmp_path, mode, jobs):
@@ -269,8 +272,8 @@ steps:
     noticed = failed[0]["t"] - read_stamp(stamp)
     print(f"\n[timing] killed worker ({mode}, -j {jobs}) noticed after {noticed:.3f} s "
           f"(whole run {took:.2f} s)")
-    assert noticed < 2.0
-    assert took < 10
+    assert noticed < limit(2.0)
+    assert took < limit(10)
 
 
 def kill_once_wf(folder: Path, retries: int, chunksize: str) -> Path:
@@ -326,6 +329,7 @@ def test_worker_killed_once_without_retries_fails_the_item(tmp_path, chunksize):
 
 # ------------------------------------------------------------------------------ 2. timeout
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mode", ["map", "async", "serial"])
 def test_timeout_ends_three_sleeping_items_in_seconds(tmp_path, mode):
     write_wf(tmp_path, f"""\
@@ -344,18 +348,15 @@ steps:
     t0 = time.monotonic()
     with running_flow(tmp_path, "wf.yaml", "--json") as proc:
         try:
-            out, err = proc.communicate(timeout=10)
+            out, err = proc.communicate(timeout=limit(10))
         except subprocess.TimeoutExpired:
-            pytest.fail(f"mode {mode}: flow still running after 10 s: `timeout: 1` not enforced")
+            pytest.fail(f"mode {mode}: flow still running after {limit(10):g} s: `timeout: 1` "
+                        "not enforced")
         took = time.monotonic() - t0
         # The sleeping workers were ended, not left to finish their 30 s.
-        left = wait_session_empty(proc.pid, 1.0)
-    if mode == "serial" and proc.returncode == 2:
-        # Refusing a timeout it cannot enforce (no worker to end) is fine too, if said.
-        assert "timeout" in err and "serial" in err, err
-        return
+        left = wait_session_empty(proc.pid, limit(1.0))
     assert proc.returncode == 1, out + err
-    assert took < 6, f"took {took:.1f} s"
+    assert took < limit(6), f"took {took:.1f} s"
     lines = failure_lines(err)
     assert len(lines) == 3, err
     for i, v in enumerate((1, 2, 3)):
@@ -366,7 +367,7 @@ steps:
     late = [e["t"] - started for e in events if e["event"] == "item_failed"]
     print(f"\n[timing] timeout 1 s ({mode}) noticed after {min(late):.2f} s; 3 items ended by "
           f"{max(late):.2f} s; whole run {took:.2f} s")
-    assert min(late) < 2.0
+    assert min(late) < limit(2.0)
 
 
 # --------------------------------------------------------------------- 3. odd exceptions
@@ -443,6 +444,7 @@ PARALLEL = {
 }
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("mode, target", [("map", "flow"), ("map", "group"),
                                           ("async", "group"), ("serial", "group")])
 def test_ctrl_c_exits_130_fast_and_leaves_nothing(tmp_path, big_photos, mode, target):
@@ -459,11 +461,11 @@ def test_ctrl_c_exits_130_fast_and_leaves_nothing(tmp_path, big_photos, mode, ta
             os.kill(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=10)
         took = time.monotonic() - sent
-        left = wait_session_empty(proc.pid, max(0.1, 2.0 - took))
+        left = wait_session_empty(proc.pid, max(0.1, limit(2.0) - took))
     print(f"\n[timing] Ctrl-C ({mode}, {target}) to exit: {took:.3f} s (a save was in flight: "
           f"{in_flight})")
     assert proc.returncode == 130, stdout + stderr
-    assert took < 2.0
+    assert took < limit(2.0)
     assert left == []
     assert list(out.glob(PART_GLOB)) == []
     made = assert_outputs_whole(out, (1200, 900))
@@ -474,6 +476,7 @@ def test_ctrl_c_exits_130_fast_and_leaves_nothing(tmp_path, big_photos, mode, ta
 
 # ------------------------------------------------------------------- 5. flow SIGKILLed
 
+@pytest.mark.timing
 def test_flow_sigkilled_workers_go_and_no_half_written_output(tmp_path, big_photos):
     copy_photos(big_photos, tmp_path / "photos")
     write_wf(tmp_path, SLOW_SAVE_WF)
@@ -485,9 +488,9 @@ def test_flow_sigkilled_workers_go_and_no_half_written_output(tmp_path, big_phot
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)  # not communicate(): orphaned workers may hold its pipes
-        left = describe(wait_gone(kids, 5.0))
+        left = describe(wait_gone(kids, limit(5.0)))
         gone_after = time.monotonic() - sent
-        stragglers = wait_session_empty(proc.pid, 0.5)
+        stragglers = wait_session_empty(proc.pid, limit(0.5))
     assert len(kids) >= 3, kids_seen  # the forkserver and two workers at least
     print(f"\n[timing] flow SIGKILLed: its {len(kids)} processes gone after {gone_after:.2f} s")
     assert left == []
@@ -502,6 +505,7 @@ def test_flow_sigkilled_workers_go_and_no_half_written_output(tmp_path, big_phot
     assert list(out.glob(PART_GLOB)) == []
 
 
+@pytest.mark.timing
 def test_flow_sigkilled_while_workers_are_busy_they_exit_too(tmp_path):
     mark = tmp_path / "busy.mark"
     write_wf(tmp_path, f"""\
@@ -517,7 +521,7 @@ steps:
     parallel: {{workers: 2, chunksize: 1}}
 """)
     with running_flow(tmp_path, "wf.yaml", "--no-live") as proc:
-        end = time.monotonic() + 8
+        end = time.monotonic() + limit(8)
         while not mark.exists() and time.monotonic() < end and proc.poll() is None:
             time.sleep(0.01)
         assert mark.exists(), "no worker started its item"
@@ -527,7 +531,7 @@ steps:
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)  # not communicate(): orphaned workers may hold its pipes
-        left = describe(wait_gone(kids, 3.0))
+        left = describe(wait_gone(kids, limit(3.0)))
         gone_after = time.monotonic() - sent
     print(f"\n[timing] flow SIGKILLed with busy workers: gone after {gone_after:.2f} s")
     assert len(kids) >= 3, kids_seen
@@ -614,6 +618,7 @@ steps:
 BAD_INPUTS = ("bomb", "bomb_warn", "broken_header", "empty", "text", "truncated")
 
 
+@pytest.mark.timing
 def test_bad_inputs_fail_alone_and_good_ones_are_done(tmp_path):
     corpus = make_corpus(tmp_path / "corpus")
     write_wf(tmp_path, """\
@@ -633,7 +638,7 @@ steps:
     res = run_flow("run", "wf.yaml", "--no-live", cwd=tmp_path, timeout=60)
     took = time.monotonic() - t0
     assert res.returncode == 1, res.stdout + res.stderr
-    assert took < 8, f"bad files took {took:.1f} s (bombs must be refused fast)"
+    assert took < limit(8), f"bad files took {took:.1f} s (bombs must be refused fast)"
     assert "Traceback" not in res.stdout + res.stderr
     lines = failure_lines(res.stdout)
     bad = {corpus[k].relative_to(tmp_path).as_posix() for k in BAD_INPUTS}
@@ -774,8 +779,8 @@ steps:
     assert set(stages) == {"shrink→save", "nap→boom", "total"}, stages
     counts = {k: (s["done"], s["failed"], s["skipped"]) for k, s in stages.items()}
     assert counts == {"shrink→save": (4, 2, 0), "nap→boom": (5, 1, 0), "total": (1, 0, 0)}
-    for s in stages.values():
-        assert isinstance(s["seconds"], (int, float)) and 0 <= s["seconds"] < 30
+    for s in stages.values():  # a stage's time lies within the run's
+        assert isinstance(s["seconds"], (int, float)) and 0 <= s["seconds"] <= report["seconds"]
     # six 0.2 s sleeps on at most two workers: at least 0.6 s
     assert stages["nap→boom"]["seconds"] >= 0.55
     by_item = {f["item"]: f for f in report["failures"]}
@@ -828,6 +833,7 @@ steps:
     assert load_ok(tmp_path / "out" / "good_landscape.png") == (64, 48)
 
 
+@pytest.mark.timing
 def test_on_error_stop_stops_promptly_and_names_the_item(tmp_path):
     stamp = tmp_path / "failed.stamp"
     write_wf(tmp_path, f"""\
@@ -852,12 +858,12 @@ steps:
     with running_flow(tmp_path, "wf.yaml", "--no-live", "--report", "report.json") as proc:
         stdout, stderr = proc.communicate(timeout=30)
         ended = time.time()
-        left = wait_session_empty(proc.pid, 1.0)
+        left = wait_session_empty(proc.pid, limit(1.0))
     assert proc.returncode == 1, stdout + stderr
     assert stamp.exists()
     after = ended - read_stamp(stamp)
     print(f"\n[timing] on_error: stop: flow exited {after:.2f} s after the failing item")
-    assert after < 2.0
+    assert after < limit(2.0)
     assert "stopped by: item 5 (5)" in stdout, stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["state"] == "stopped"

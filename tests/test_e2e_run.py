@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import yaml
 from PIL import Image
 
 from tests.conftest import REPO
@@ -87,9 +88,13 @@ steps:
     on_error: stop
     parallel: {mode: serial}
 """)
-    res = flow("run", "wf.yaml", "--no-live")
+    res = flow("run", "wf.yaml", "--no-live", "--report", "report.json")
     assert res.returncode == 1
-    assert "item 2 (-1)" in res.stdout
+    assert "stopped by: item 2 (-1)" in res.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["state"] == "stopped"
+    # Serial runs in order: 4 and 1 were done, 9 and 16 (after the failure) never ran.
+    assert [(s["done"], s["failed"]) for s in report["stages"]] == [(2, 1)]
 
 
 def test_py_function_step_from_workflow_folder(tmp_path, flow):
@@ -189,7 +194,15 @@ def test_steps_and_schema_commands(tmp_path, flow):
     one = flow("steps", "image.resize")
     assert "width" in one.stdout and "fit" in one.stdout
     schema = json.loads(flow("schema").stdout)
-    assert "steps" in json.dumps(schema)
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schema)
+    editor = Draft202012Validator(schema)
+    for name in ("resize.yaml", "squares.yaml", "thumbnails.yaml"):  # ${param}s in value slots
+        doc = yaml.safe_load((REPO / "workflows" / name).read_text())
+        assert list(editor.iter_errors(doc)) == [], name
+    doc["steps"][1]["with"] = {"sise": 64}  # thumbnails' image.thumbnail, its argument misspelt
+    assert list(editor.iter_errors(doc))
     bad = flow("steps", "image.rezise")
     assert bad.returncode == 2 and "image.resize" in bad.stderr
 
@@ -250,7 +263,10 @@ steps:
     with: {to: "sheet.png", columns: 3, tile: 40}
 """)
     graph = flow("graph", "wf.yaml")
-    assert "gray" in graph.stdout and "shrink" in graph.stdout  # two stages: images travel
+    # "  s2  shrink  [map, async×auto]  <- s1": a stage (label, then its source) per line.
+    stages = {cells[1]: cells[-1] for cells in (line.split() for line in graph.stdout.splitlines()
+                                                if line.startswith("  s"))}
+    assert stages["gray"] == "photos" and stages["shrink"] == "s1"  # images travel between
     res = flow("run", "wf.yaml", "--no-live")
     assert res.returncode == 0, res.stdout + res.stderr
     with Image.open(tmp_path / "sheet.png") as sheet:
@@ -281,20 +297,31 @@ steps:
 """
 
 
-def _worker_pids(tmp_path, flow, workers: str, *args: str) -> set[int]:
-    write(tmp_path / "wf.yaml", PIDS_WF % workers)
-    res = flow("run", "wf.yaml", "--no-live", "--force", *args)
+def _run_pids(tmp_path, flow, workers: str, count: int, *args: str) -> tuple[int, str, set[int]]:
+    """Run PIDS_WF on ``count`` items: the workers its JSON reports for the stage, the
+    stage's row of the summary table, and the worker pids that ran the items."""
+    write(tmp_path / "wf.yaml", PIDS_WF.replace("stop: 40", f"stop: {count}") % workers)
+    res = flow("run", "wf.yaml", "--json", "--force", *args)
     assert res.returncode == 0, res.stdout + res.stderr
-    return set(json.loads((tmp_path / "pids.json").read_text()))
+    started = json.loads(res.stdout.splitlines()[0])
+    assert started["event"] == "run_started"
+    row = next(line.split() for line in res.stderr.splitlines() if line.split()[:1] == ["who"])
+    return started["stages"][0]["workers"], row[1], set(json.loads(
+        (tmp_path / "pids.json").read_text()))
 
 
 def test_jobs_caps_worker_processes_and_auto_uses_the_cores(tmp_path, flow):
     import os
 
     cores = len(os.sched_getaffinity(0))
-    assert len(_worker_pids(tmp_path, flow, "8", "-j", "1")) == 1
-    assert 1 <= len(_worker_pids(tmp_path, flow, "auto")) <= cores
-    assert len(_worker_pids(tmp_path, flow, "auto", "-j", "1")) == 1
+    workers, mode, pids = _run_pids(tmp_path, flow, "8", 40, "-j", "1")
+    assert (workers, mode, len(pids)) == (1, "map×1", 1)
+    # auto: the usable CPUs, never more than the items, never more than -j.
+    for count, args, want in [(6, (), min(cores, 6)), (6, ("-j", "1"), 1),
+                              (6, ("-j", "8"), min(cores, 6)), (1, (), 1)]:
+        workers, mode, pids = _run_pids(tmp_path, flow, "auto", count, *args)
+        assert (workers, mode) == (want, f"map×{want}"), (count, args)
+        assert 1 <= len(pids) <= want, (count, args, pids)
 
 
 def test_plain_lines_when_stdout_is_not_a_terminal(tmp_path, flow):

@@ -12,6 +12,7 @@ import pytest
 from runner.errors import FlowError, Pos
 from runner.files.inputs import Item, expand
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
+from tests.timing import limit
 
 POS = Pos("wf.yaml", 3, 5)
 
@@ -80,6 +81,7 @@ def test_only_regular_files_are_items(tmp_path):
     assert glob(tmp_path, "photos/*.jpg") == ["photos/a.jpg"]
 
 
+@pytest.mark.timing
 def test_symlink_loop_ends_quickly_and_yields_each_file_once(tmp_path):
     touch(tmp_path, "tree/a.txt", "tree/sub/b.txt", "other/c.txt")
     (tmp_path / "tree/loop").symlink_to(tmp_path / "tree")
@@ -88,7 +90,7 @@ def test_symlink_loop_ends_quickly_and_yields_each_file_once(tmp_path):
     (tmp_path / "other/back").symlink_to(tmp_path / "tree")  # a loop across two folders
     t0 = time.perf_counter()
     got = glob(tmp_path, "tree/**/*.txt")
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < limit(2)
     assert got == ["tree/a.txt", "tree/sub/b.txt", "tree/sub/other/c.txt"]
 
 
@@ -137,6 +139,7 @@ def test_files_the_workflow_writes_are_never_inputs(tmp_path):
                 exclude_paths=excluded, allow_empty=True) == []
 
 
+@pytest.mark.timing
 def test_a_glob_of_10k_files_expands_fast(tmp_path):
     for d in range(40):
         folder = tmp_path / "photos" / f"d{d:02}"
@@ -147,7 +150,7 @@ def test_a_glob_of_10k_files_expands_fast(tmp_path):
     src = expand(Input("photos", GlobSource(("photos/**/*.jpg",), ("**/_*",)), POS),
                  str(tmp_path))
     assert src.count == 10_000
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < limit(0.5)
 
 
 def test_fields_of_a_nested_file(tmp_path):
@@ -176,11 +179,12 @@ def rng(tmp_path, start, stop, step=1):
     return expand(Input("n", RangeSource(start, stop, step), POS), str(tmp_path))
 
 
+@pytest.mark.timing
 def test_range_of_20_million_is_instant_and_lazy(tmp_path):
     t0 = time.perf_counter()
     src = rng(tmp_path, 0, 20_000_000)
     first = list(itertools.islice(src.items(), 3))
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < limit(0.05)
     assert src.count == 20_000_000
     assert src.span == (0, 20_000_000, 1)
     assert [i.value for i in first] == [0, 1, 2]

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from steps import image as S
-from steps.image import ImageError
+from steps.image_open import ImageError
+from steps.image_sheet import contact_sheet
+from steps.image_spill import SPILL_SUFFIX, spill
 from steps.registry import StepNotice, step_def
 
 try:
@@ -49,7 +51,8 @@ def full(path: Path) -> Image.Image:
 # ---------------------------------------------------------------- open
 
 def test_import_does_not_load_pillow():
-    code = ("import sys, steps.image, steps.numeric, steps.io, steps.util; "
+    code = ("import importlib, sys; from steps.registry import BUILTIN_MODULES; "
+            "[importlib.import_module(m) for m in BUILTIN_MODULES]; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'PIL'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent)
@@ -261,8 +264,8 @@ def test_spill_round_trips_every_mode(tmp_path, mode):
     if mode == "P":
         img.info["transparency"] = 3
     img.info["dpi"] = (72.0, 72.0)
-    path = S.spill(img, str(tmp_path))
-    assert Path(path).parent == tmp_path and path.endswith(S.SPILL_SUFFIX)
+    path = spill(img, str(tmp_path))
+    assert Path(path).parent == tmp_path and path.endswith(SPILL_SUFFIX)
     back = S.open_(path)
     assert (back.mode, back.size) == (img.mode, img.size)
     assert back.tobytes() == img.tobytes()
@@ -274,7 +277,7 @@ def test_spill_round_trips_every_mode(tmp_path, mode):
 
 def test_spill_names_are_unique(tmp_path):
     img = Image.new("RGB", (2, 2))
-    assert len({S.spill(img, str(tmp_path)) for _ in range(50)}) == 50
+    assert len({spill(img, str(tmp_path)) for _ in range(50)}) == 50
 
 
 def test_a_file_with_the_spill_suffix_but_other_content_is_refused(tmp_path):
@@ -289,17 +292,17 @@ def test_a_file_with_the_spill_suffix_but_other_content_is_refused(tmp_path):
 def test_contact_sheet_from_paths_and_images(tmp_path, corpus):
     values = [str(corpus["good_landscape"]), S.open_(str(corpus["good_portrait"])),
               str(corpus["rgba"]), str(corpus["gray16"]), str(corpus["cmyk"])]
-    out = S.contact_sheet(values, to=str(tmp_path / "sheet.jpg"), columns=2, tile=64)
+    out = contact_sheet(values, to=str(tmp_path / "sheet.jpg"), columns=2, tile=64)
     with Image.open(out) as sheet:
         assert sheet.size == (128, 192) and sheet.mode == "RGB"
-    assert step_def(S.contact_sheet).kind == "reduce"
+    assert step_def(contact_sheet).kind == "reduce"
 
 
 def test_contact_sheet_leaves_out_unreadable_images_and_says_so(tmp_path, corpus):
     values = [str(corpus["good_wide"]), str(corpus["truncated"]), str(corpus["text"])]
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
-        out = S.contact_sheet(values, to=str(tmp_path / "s.png"), tile=32)
+        out = contact_sheet(values, to=str(tmp_path / "s.png"), tile=32)
     assert Image.open(out).size == (64, 64)
     notes = [str(w.message) for w in got if issubclass(w.category, StepNotice)]
     assert notes == ["contact sheet: 2 unreadable image(s) left out"]
@@ -307,6 +310,6 @@ def test_contact_sheet_leaves_out_unreadable_images_and_says_so(tmp_path, corpus
 
 def test_contact_sheet_default_columns_make_a_square_ish_sheet(tmp_path):
     imgs = [Image.new("RGB", (10, 10), c) for c in ("red", "green", "blue", "white", "black")]
-    out = S.contact_sheet(imgs, to=str(tmp_path / "s.png"), tile=10)
+    out = contact_sheet(imgs, to=str(tmp_path / "s.png"), tile=10)
     assert Image.open(out).size == (30, 20)
     assert math.isclose(S.measure(Image.open(out), what="aspect"), 1.5)

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from steps import numeric as N
+from steps import numeric_reduce as R
 from steps.registry import load_registry, resolve_ref, step_def
 
 INTS = [3, -7, 0, 12, 5, 5, 2**40, -1]
@@ -118,13 +119,13 @@ INT_DATA = [RNG.randrange(-10**6, 10**6) for _ in range(2001)]
 FLOAT_DATA = [RNG.gauss(100, 15) for _ in range(2000)]
 
 
-@pytest.mark.parametrize("fn", [N.sum_, N.count_, N.min_, N.max_, N.mean, N.stats])
+@pytest.mark.parametrize("fn", [R.sum_, R.count_, R.min_, R.max_, R.mean, R.stats])
 @pytest.mark.parametrize("size", [1, 3, 64, 1000, 10**6])
 def test_fold_equals_the_plain_reduce_on_ints(fn, size):
     assert folded(fn, INT_DATA, size) == fn(INT_DATA)
 
 
-@pytest.mark.parametrize("fn", [N.sum_, N.count_, N.min_, N.max_, N.mean, N.stats])
+@pytest.mark.parametrize("fn", [R.sum_, R.count_, R.min_, R.max_, R.mean, R.stats])
 @pytest.mark.parametrize("size", [1, 7, 500, 10**6])
 def test_fold_equals_the_plain_reduce_on_floats(fn, size):
     got, want = folded(fn, FLOAT_DATA, size), fn(FLOAT_DATA)
@@ -139,28 +140,28 @@ def test_fold_equals_the_plain_reduce_on_floats(fn, size):
 
 
 def test_fold_partials_read_a_one_shot_iterator_once():
-    for fn in (N.sum_, N.count_, N.mean, N.stats, N.min_, N.max_):
+    for fn in (R.sum_, R.count_, R.mean, R.stats, R.min_, R.max_):
         fold = step_def(fn).fold
         assert fold.finish(fold.combine([fold.partial(iter(INT_DATA))])) == fn(INT_DATA)
 
 
 def test_stats_match_the_statistics_module():
     for data in (INT_DATA, FLOAT_DATA, [4, 1, 3, 2], [2.5]):
-        got = N.stats(data)
+        got = R.stats(data)
         assert got["count"] == len(data)
         assert got["min"] == min(data) and got["max"] == max(data)
         assert got["mean"] == pytest.approx(statistics.fmean(data), rel=1e-14)
         assert got["median"] == statistics.median(data)
         want_sd = statistics.stdev(data) if len(data) > 1 else 0.0
         assert got["stdev"] == pytest.approx(want_sd, rel=1e-12)
-    assert N.stats([7])["stdev"] == 0.0
-    assert N.stats([1, 2, 3])["median"] == 2 and type(N.stats([1, 2, 3])["median"]) is int
+    assert R.stats([7])["stdev"] == 0.0
+    assert R.stats([1, 2, 3])["median"] == 2 and type(R.stats([1, 2, 3])["median"]) is int
 
 
 def test_stats_of_nothing_is_count_zero_and_none():
-    assert N.stats([]) == {"count": 0, "min": None, "max": None, "mean": None,
+    assert R.stats([]) == {"count": 0, "min": None, "max": None, "mean": None,
                            "stdev": None, "median": None}
-    assert folded(N.stats, [], 10) == N.stats([])
+    assert folded(R.stats, [], 10) == R.stats([])
 
 
 def test_stats_median_of_large_and_adversarial_inputs_is_exact():
@@ -168,42 +169,42 @@ def test_stats_median_of_large_and_adversarial_inputs_is_exact():
     big = [rng.random() for _ in range(300_001)]
     for data in (big, sorted(big), sorted(big, reverse=True), [1.0] * 150_000 + [2.0] * 150_001,
                  big[:-1]):
-        assert N.stats(data)["median"] == statistics.median(data)
-        assert folded(N.stats, data, 70_000)["median"] == statistics.median(data)
+        assert R.stats(data)["median"] == statistics.median(data)
+        assert folded(R.stats, data, 70_000)["median"] == statistics.median(data)
 
 
 def test_stats_without_median_keeps_nothing():
-    part = step_def(N.stats).fold.partial(iter(FLOAT_DATA), median=False)
+    part = step_def(R.stats).fold.partial(iter(FLOAT_DATA), median=False)
     assert part[-1] is None
-    got = N.stats(FLOAT_DATA, median=False)
+    got = R.stats(FLOAT_DATA, median=False)
     assert got["median"] is None and got["count"] == len(FLOAT_DATA)
 
 
 def test_stats_stdev_is_stable_far_from_zero():
     data = [1e9 + x for x in (4.0, 7.0, 13.0, 16.0)] * 50_000  # naive sum-of-squares fails
-    assert folded(N.stats, data, 33_333)["stdev"] == pytest.approx(statistics.stdev(data),
+    assert folded(R.stats, data, 33_333)["stdev"] == pytest.approx(statistics.stdev(data),
                                                                    rel=1e-9)
 
 
 def test_mean_min_max_of_nothing_fail_clearly():
-    for fn, text in ((N.mean, "numeric.mean of no values"), (N.min_, "numeric.min of no"),
-                     (N.max_, "numeric.max of no")):
+    for fn, text in ((R.mean, "numeric.mean of no values"), (R.min_, "numeric.min of no"),
+                     (R.max_, "numeric.max of no")):
         with pytest.raises(ValueError, match=text):
             fn([])
         with pytest.raises(ValueError, match=text):
             folded(fn, [], 5)
-    assert N.sum_([]) == 0 and N.count_([]) == 0
+    assert R.sum_([]) == 0 and R.count_([]) == 0
 
 
 def test_histogram_like_numpy():
-    got = N.histogram([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], bins=5)
+    got = R.histogram([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], bins=5)
     assert got == {"edges": [0, 2.0, 4.0, 6.0, 8.0, 10], "counts": [2, 2, 2, 2, 3]}
-    got = N.histogram([0.1, 0.2, 0.7, 5, -1], bins=2, min=0, max=1)
+    got = R.histogram([0.1, 0.2, 0.7, 5, -1], bins=2, min=0, max=1)
     assert got["counts"] == [2, 1] and got["edges"] == [0, 0.5, 1]
-    assert N.histogram([3, 3, 3], bins=2) == {"edges": [2.5, 3.0, 3.5], "counts": [0, 3]}
-    assert N.histogram([], bins=3) == {"edges": [], "counts": []}
+    assert R.histogram([3, 3, 3], bins=2) == {"edges": [2.5, 3.0, 3.5], "counts": [0, 3]}
+    assert R.histogram([], bins=3) == {"edges": [], "counts": []}
     data = [RNG.random() for _ in range(10_000)]
-    got = N.histogram(data, bins=7)
+    got = R.histogram(data, bins=7)
     assert sum(got["counts"]) == len(data)
     for i, c in enumerate(got["counts"]):
         lo, hi = got["edges"][i], got["edges"][i + 1]
@@ -259,4 +260,4 @@ def test_schemas_accept_and_refuse(name, args, ok):
 
 
 def test_floats_and_nan_do_not_break_the_median():
-    assert math.isnan(N.stats([1.0, math.nan, 3.0])["median"])
+    assert math.isnan(R.stats([1.0, math.nan, 3.0])["median"])

@@ -42,22 +42,19 @@ class _Doc:
 
 
 def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str | None = None,
-                  registry: dict[str, StepDef] | None = None, *,
-                  allow_outside: bool = False) -> Workflow:
+                  *, allow_outside: bool = False) -> Workflow:
     """Load, validate and freeze the workflow at ``path``.
 
     ``params``: raw ``-p name=value`` strings, each read as a YAML scalar.
     ``workdir`` (default: the current directory) is where relative paths
     resolve; output templates that surely leave it are errors unless
-    ``allow_outside``. ``registry`` defaults to ``steps.registry.load_registry()``.
+    ``allow_outside``. Steps are looked up in ``steps.registry.load_registry()``.
     Raises :class:`runner.errors.FlowError` with every problem found (exit code 2).
     """
-    if registry is None:
-        from steps.registry import load_registry
+    from steps.registry import load_registry
 
-        registry = load_registry()
     problems = Collector()
-    loader = Loader(registry, problems, allow_outside)
+    loader = Loader(load_registry(), problems, allow_outside)
     doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
     if doc is not None:
         _check_feeds(doc, problems)

@@ -24,13 +24,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from runner.compile.tree import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, to_plain
+# from_plain and to_plain are imported only because runner/compile/params.py still takes them
+# from here; the tree's types are runner.compile.tree's.
+from runner.compile.tree import (  # noqa: F401
+    Map,
+    Node,
+    Scalar,
+    Seq,
+    from_plain,
+    make_map,
+    make_seq,
+    to_plain,
+)
 from runner.errors import Collector, FlowError, Pos
-
-# The tree's types lived here first; `from runner.compile.load import Map, ...` keeps working.
-__all__ = ["MAX_DEPTH", "MAX_NODES", "Map", "Node", "Scalar", "Seq", "from_plain", "load_file",
-           "make_map", "make_seq", "parse", "read_source", "read_text", "split_lines",
-           "to_plain"]
 
 MAX_NODES = 100_000  # expanded nodes in one document; a real workflow has a few hundred
 MAX_DEPTH = 100  # nesting levels
@@ -61,14 +67,6 @@ def read_text(path: str) -> str:
         lines = split_lines(good)
         raise FlowError.single("the file is not UTF-8 text", file=path, line=len(lines),
                                col=len(lines[-1]) + 1) from None
-
-
-def read_source(path: str) -> list[str]:
-    """The file's lines (no line ends), for showing the offending line; [] if unreadable."""
-    try:
-        return split_lines(read_text(path))
-    except FlowError:
-        return []
 
 
 def load_file(path: str, problems: Collector | None = None) -> Map:

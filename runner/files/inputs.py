@@ -17,12 +17,8 @@ from typing import Any
 
 from runner.errors import FlowError, Pos, Problem
 from runner.files.csvinput import CsvProblem, csv_values
-from runner.files.globs import MAGIC, glob_files, glob_regex
+from runner.files.globs import MAGIC, glob_files
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
-
-# glob_files and glob_regex lived here first; they stay importable from here.
-__all__ = ["Item", "ItemSource", "expand", "glob_files", "glob_regex", "span_count",
-           "span_values"]
 
 
 @dataclass(frozen=True)
