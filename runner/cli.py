@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
 
 USAGE_EXAMPLES = """examples:
   flow run workflows/resize.yaml -p size=128
@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-live", action="store_true", help="plain lines instead of the table")
     r.add_argument("--allow-outside", action="store_true",
                    help="let outputs be written outside the working directory")
-    r.add_argument("--verbose", "-v", action="store_true", help="tracebacks of failed items")
+    _verbose(r, "tracebacks of failed items and of an internal error")
     r.add_argument("--worker-memory", type=int, metavar="MB",
                    help="cap each worker's memory; an item past it fails 'out of memory'")
     r.add_argument("--recycle", type=int, metavar="N",
@@ -53,17 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("workflows", nargs="+")
     v.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     v.add_argument("--workdir", metavar="DIR")
+    _verbose(v)
 
     g = sub.add_parser("graph", help="show the steps and the stages they fuse into")
     g.add_argument("workflow")
     g.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
     g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    _verbose(g)
 
     s = sub.add_parser("steps", help="list the available steps, or show one")
     s.add_argument("name", nargs="?")
+    _verbose(s)
 
-    sub.add_parser("schema", help="print the JSON Schema of workflow files")
+    _verbose(sub.add_parser("schema", help="print the JSON Schema of workflow files"))
     return ap
+
+
+def _verbose(p: argparse.ArgumentParser, what: str = "the traceback of an internal error") -> None:
+    p.add_argument("--verbose", "-v", action="store_true", help=what)
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -106,6 +113,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug in flow, not the user's
+        print_internal_error(exc, args.verbose)
+        return EXIT_INTERNAL
+
+
+def print_internal_error(exc: BaseException, verbose: bool) -> None:
+    """A bug in flow, on stderr: what and where in two lines, the traceback under --verbose."""
+    import traceback
+
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    text = str(exc).strip().splitlines()
+    what = type(exc).__name__ + (f": {text[0]}" if text else "")
+    print(f"internal error in flow: {what}{_where(exc)}", file=sys.stderr)
+    print("this is a bug in flow, not in your workflow: please report it to flow's developers "
+          "with the output of the same command run with --verbose", file=sys.stderr)
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at runner/x.py:12)``: the innermost frame in flow's own code, if any."""
+    import traceback
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        rel = os.path.relpath(os.path.abspath(frame.filename), root)
+        if rel.split(os.sep)[0] in ("runner", "steps"):
+            return f" (at {rel}:{frame.lineno})"
+    return ""
 
 
 def _load(path: str, params: Sequence[str], workdir: str | None, allow_outside: bool = False):

@@ -2,7 +2,8 @@
 
 Every problem with a workflow file is a :class:`Problem` (file, line, column,
 path, message); a :class:`FlowError` carries one or more of them so that
-validation reports all errors at once. Only ``cli.py`` turns these into
+validation reports all errors at once. Any other exception that reaches the
+command line is a bug in flow (exit 3). Only ``cli.py`` turns these into
 printed text and exit codes.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 # Exit codes (SPEC section 3).
 EXIT_OK = 0
 EXIT_FAILED_ITEMS = 1
-EXIT_INVALID = 2
+EXIT_INVALID = 2  # the user's mistake: workflow, command line, missing inputs
+EXIT_INTERNAL = 3  # a bug in flow itself
 EXIT_INTERRUPTED = 130
 
 
