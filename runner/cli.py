@@ -1,5 +1,8 @@
-"""``flow``: argument parsing, printing and exit codes only; the work is in api.
+"""``flow``: argument parsing, printing and exit codes only; the work is done by the
+modules each command calls (api for a run, compile for loading, plan for the graph).
 
+Exit codes by kind: 2 the user's mistake (a FlowError), 1 failed items (the run's
+own code), 3 any other exception, which is a bug in flow, 130 interrupted.
 Heavy modules (Pillow, rich, jsonschema) are imported only by the commands
 that need them, so ``flow validate`` starts fast.
 """
@@ -206,7 +209,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """``flow schema``: the workflow JSON Schema, for editors."""
-    from runner.compile.validate import workflow_schema
+    from runner.compile.schema import workflow_schema
     from steps.registry import load_registry
 
     print(json.dumps(workflow_schema(load_registry()), indent=2))

@@ -126,8 +126,9 @@ class _Owner:
 class OutputClaims:
     """Which item of which step writes each output path, across a whole workflow.
 
-    Memory is one entry per output path; the engine only calls this for steps
-    with output templates, whose items are files (thousands, not millions).
+    Memory is one entry per output path; the engine calls this only for steps with
+    output templates and at most a million items (past that, collisions are not
+    looked for; each path is still confined as it is made).
     """
 
     def __init__(self, workdir: str) -> None:
