@@ -1,5 +1,8 @@
-"""``flow``: argument parsing, printing and exit codes only; the work is in api.
+"""``flow``: argument parsing, printing and exit codes only; the work is done by the
+modules each command calls (api for a run, compile for loading, plan for the graph).
 
+Exit codes by kind: 2 the user's mistake (a FlowError), 1 failed items (the run's
+own code), 3 any other exception, which is a bug in flow, 130 interrupted.
 Heavy modules (Pillow, rich, jsonschema) are imported only by the commands
 that need them, so ``flow validate`` starts fast.
 """
@@ -12,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
 
 USAGE_EXAMPLES = """examples:
   flow run workflows/resize.yaml -p size=128
@@ -43,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-live", action="store_true", help="plain lines instead of the table")
     r.add_argument("--allow-outside", action="store_true",
                    help="let outputs be written outside the working directory")
-    r.add_argument("--verbose", "-v", action="store_true", help="tracebacks of failed items")
+    _verbose(r, "tracebacks of failed items and of an internal error")
     r.add_argument("--worker-memory", type=int, metavar="MB",
                    help="cap each worker's memory; an item past it fails 'out of memory'")
     r.add_argument("--recycle", type=int, metavar="N",
@@ -53,17 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("workflows", nargs="+")
     v.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     v.add_argument("--workdir", metavar="DIR")
+    _verbose(v)
 
     g = sub.add_parser("graph", help="show the steps and the stages they fuse into")
     g.add_argument("workflow")
     g.add_argument("--format", choices=["text", "mermaid", "dot"], default="text")
     g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    _verbose(g)
 
     s = sub.add_parser("steps", help="list the available steps, or show one")
     s.add_argument("name", nargs="?")
+    _verbose(s)
 
-    sub.add_parser("schema", help="print the JSON Schema of workflow files")
+    _verbose(sub.add_parser("schema", help="print the JSON Schema of workflow files"))
     return ap
+
+
+def _verbose(p: argparse.ArgumentParser, what: str = "the traceback of an internal error") -> None:
+    p.add_argument("--verbose", "-v", action="store_true", help=what)
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -106,6 +116,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug in flow, not the user's
+        print_internal_error(exc, args.verbose)
+        return EXIT_INTERNAL
+
+
+def print_internal_error(exc: BaseException, verbose: bool) -> None:
+    """A bug in flow, on stderr: what and where in two lines, the traceback under --verbose."""
+    import traceback
+
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    text = str(exc).strip().splitlines()
+    what = type(exc).__name__ + (f": {text[0]}" if text else "")
+    print(f"internal error in flow: {what}{_where(exc)}", file=sys.stderr)
+    print("this is a bug in flow, not in your workflow: please report it to flow's developers "
+          "with the output of the same command run with --verbose", file=sys.stderr)
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at runner/x.py:12)``: the innermost frame in flow's own code, if any."""
+    import traceback
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        rel = os.path.relpath(os.path.abspath(frame.filename), root)
+        if rel.split(os.sep)[0] in ("runner", "steps"):
+            return f" (at {rel}:{frame.lineno})"
+    return ""
 
 
 def _load(path: str, params: Sequence[str], workdir: str | None, allow_outside: bool = False):
@@ -171,7 +209,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """``flow schema``: the workflow JSON Schema, for editors."""
-    from runner.compile.validate import workflow_schema
+    from runner.compile.schema import workflow_schema
     from steps.registry import load_registry
 
     print(json.dumps(workflow_schema(load_registry()), indent=2))

@@ -2,7 +2,8 @@
 
 Every problem with a workflow file is a :class:`Problem` (file, line, column,
 path, message); a :class:`FlowError` carries one or more of them so that
-validation reports all errors at once. Only ``cli.py`` turns these into
+validation reports all errors at once. Any other exception that reaches the
+command line is a bug in flow (exit 3). Only ``cli.py`` turns these into
 printed text and exit codes.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass, field
 # Exit codes (SPEC section 3).
 EXIT_OK = 0
 EXIT_FAILED_ITEMS = 1
-EXIT_INVALID = 2
+EXIT_INVALID = 2  # the user's mistake: workflow, command line, missing inputs
+EXIT_INTERNAL = 3  # a bug in flow itself
 EXIT_INTERRUPTED = 130
 
 
@@ -105,7 +107,13 @@ class Collector:
             raise FlowError(ordered)
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice most like ``word`` (a likely misspelling of it), or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    near = closest(word, choices)
+    return f" (did you mean '{near}'?)" if near is not None else ""

@@ -9,9 +9,9 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from steps.atomic import atomic_path
 from steps.image_open import ImageError, loaded, one_line
 from steps.image_ops import WIDE, smooth, to_8bit
-from steps.io import atomic_path
 from steps.registry import StepNotice
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from steps.atomic import atomic_file
 from steps.image_open import ImageError, loaded
-from steps.io import atomic_path
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -60,7 +60,9 @@ def spill(img: Image, directory: str) -> str:
     header = json.dumps(head).encode()
     name = f"{os.getpid()}-{os.urandom(8).hex()}{SPILL_SUFFIX}"
     path = os.path.join(directory, name)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    # No fsync: a spill is scratch for this run only (its folder is removed at the end),
+    # so it needs to be whole against a killed worker, not against a power cut.
+    with atomic_file(path, "wb", sync=False) as fh:
         fh.write(_MAGIC + len(header).to_bytes(4, "big") + header)
         fh.write(img.tobytes())
     return path

@@ -1,56 +1,14 @@
-"""``io.write`` and the atomic file writer every output of flow goes through.
-
-An output under its final name is always whole: it is written to a hidden
-temporary name in the same folder and renamed into place (``os.replace`` is
-atomic within one file system), so a crash, a kill or a failed write leaves
-either the older file or none, never half of one.
-"""
+"""``io.write``: values to one .json, .csv or .txt file, through the atomic writer
+(:mod:`steps.atomic`), so the file is whole or absent."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import sys
-from collections.abc import Iterable, Iterator
 from typing import Any
 
+from steps.atomic import atomic_file
 from steps.registry import step
-
-# Keeps the temporary name within the usual 255-byte name limit.
-_MAX_STEM = 100
-
-
-def temp_name(path: str) -> str:
-    """A unique hidden name beside ``path`` (same folder, so the rename stays atomic)."""
-    folder, base = os.path.split(path)
-    # pid + random: unique across the workers writing into one folder at once.
-    tag = f"{os.getpid()}.{os.urandom(4).hex()}"
-    return os.path.join(folder, f".{base[:_MAX_STEM]}.{tag}.part")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``.
-
-    Parent folders are created. If the body raises (or is interrupted), the
-    temporary file is deleted and an existing file at ``path`` is left untouched.
-    The temporary file is created by the writer, so it gets the usual permissions.
-    No fsync: whole-or-absent holds against killed processes, which is the promise;
-    syncing every thumbnail would cost more than the work itself.
-    """
-    final = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(final))
-    os.makedirs(folder, exist_ok=True)
-    tmp = temp_name(os.path.join(folder, os.path.basename(final)))
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
 
 _WRITE_SCHEMA = {
     "type": "object",
@@ -85,7 +43,7 @@ def write(values: list[Any], to: str, as_list: bool = False) -> str:
     else:
         raise ValueError(f"io.write: cannot write {suffix or 'a file without suffix'}; "
                          "use .json, .csv or .txt")
-    with atomic_path(to) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_file(to, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
     return to
 
@@ -141,38 +99,3 @@ def _as_csv(values: list[Any]) -> str:
         writer.writerow(["value"])
         writer.writerows([_cell(v)] for v in values)
     return buf.getvalue()
-
-
-_PART = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")
-
-
-def sweep_temp(folders: Iterable[str]) -> int:
-    """Delete temporary files that killed writers left in ``folders``; returns how many.
-
-    A temporary file whose writer process is still alive is left alone (another run
-    may be writing it).
-    """
-    removed = 0
-    for folder in folders:
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            m = _PART.match(name)
-            if m is None or _alive(int(m.group(1))):
-                continue
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(folder, name))
-                removed += 1
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

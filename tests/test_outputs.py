@@ -52,6 +52,23 @@ def test_fill_with_an_unknown_field_is_a_flow_error():
         fill("{stem", Item(0, 1))
 
 
+def test_fill_refuses_what_validation_refuses_even_unvalidated():
+    for template, says in [("{stem.upper}.jpg", "{stem.upper}: attribute access is not allowed"),
+                           ("{index:>9}.jpg", "format spec '>9' is not allowed"),
+                           ("{stem!r}.jpg", "a conversion ('!r') is not allowed")]:
+        with pytest.raises(FlowError) as err:
+            fill(template, Item(0, "a"), pos=STEP, where="steps[2].with.to")
+        assert str(err.value).startswith("wf.yaml:12:9: error: steps[2].with.to: "), template
+        assert says in str(err.value) and repr(template) in str(err.value)
+
+
+def test_the_table_of_fields_is_what_an_item_fills(tmp_path):
+    from runner.files.fields import NAMES
+
+    assert sorted(photos(tmp_path, "a.jpg")[0].fields()) == sorted(NAMES)
+    assert sorted(Item(3, 1.5).fields()) == sorted(NAMES)
+
+
 # ---------------------------------------------------------------- confinement
 
 
@@ -191,3 +208,52 @@ def test_fixed_output_paths_passed_positionally_are_never_inputs(tmp_path):
 def test_an_escape_joined_onto_the_workdir_is_shown_as_written(tmp_path):
     with pytest.raises(FlowError, match=r"escapes the working directory: \.\./x\.jpg \(use"):
         resolve_output(os.path.join(tmp_path, "../x.jpg"), str(tmp_path), False)
+
+
+# ---------------------------------------------------------------- only the documented fields
+
+def fields_wf(*templates: str) -> str:
+    """A workflow saving one photo input once per template, four lines per step."""
+    steps = "".join(f"  - id: s{i}\n    from: photos\n    uses: image.save\n"
+                    f'    with: {{to: "{t}"}}\n' for i, t in enumerate(templates))
+    return f"flow: 1\nname: fields\ninputs:\n  photos: {{glob: \"photos/*.png\"}}\nsteps:\n{steps}"
+
+
+BAD_TEMPLATES = ("out/a/{stem.upper}.jpg", "out/b/{stem[0]}.jpg", "out/c/{stem:>20}.jpg",
+                 "out/d/{index:x}.jpg", "out/e/{name!r}.jpg")
+PADDED = "out/f/{index:04d}-{stem}.jpg"
+
+
+def _one_photo(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (8, 6), "red").save(tmp_path / "photos" / "a.png")
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_only_the_documented_fields_and_index_padding_are_allowed(tmp_path, flow, command):
+    _one_photo(tmp_path)
+    (tmp_path / "wf.yaml").write_text(fields_wf(*BAD_TEMPLATES, PADDED))
+    res = flow(command, "wf.yaml", *(["--no-live"] if command == "run" else []))
+    assert res.returncode == 2, res.stdout + res.stderr
+    errors = [line for line in res.stderr.splitlines() if ": error: " in line]
+    assert errors == [
+        "wf.yaml:9:16: error: steps[0].with.to: {stem.upper}: attribute access is not allowed",
+        "wf.yaml:13:16: error: steps[1].with.to: {stem[0]}: index access is not allowed",
+        "wf.yaml:17:16: error: steps[2].with.to: {stem:>20}: no format spec is allowed on "
+        "{stem}",
+        "wf.yaml:21:16: error: steps[3].with.to: {index:x}: format spec 'x' is not allowed; "
+        "{index} takes a zero-padded width only, such as {index:04d}",
+        "wf.yaml:25:16: error: steps[4].with.to: {name!r}: a conversion ('!r') is not allowed",
+    ]
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_zero_padded_index_names_the_output(tmp_path, flow):
+    _one_photo(tmp_path)
+    (tmp_path / "wf.yaml").write_text(fields_wf(PADDED))
+    res = flow("run", "wf.yaml", "--no-live")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "f").iterdir()) == ["0000-a.jpg"]

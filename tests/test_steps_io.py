@@ -6,6 +6,8 @@ import csv
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,10 +15,12 @@ import pytest
 from PIL import Image
 
 from steps import image as S
+from steps.atomic import atomic_file, atomic_path, writer_of
 from steps.image import ImageError
-from steps.io import atomic_path, write
+from steps.io import write
 from steps.registry import step_def
 from steps.util import sleep
+from tests.conftest import REPO
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -91,6 +95,92 @@ def test_an_image_save_that_fails_mid_write_leaves_the_older_output(tmp_path):
         S.save(img, to=str(target))
     assert target.read_bytes() == before
     assert leftovers(tmp_path) == []
+
+
+def test_a_replaced_file_keeps_its_mode_and_text_is_checked_whole(tmp_path):
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    target.chmod(0o600)
+    with atomic_file(target, "w", encoding="utf-8") as fh:
+        assert writer_of(Path(fh.name).name) == os.getpid()  # a name the sweep knows
+        fh.write("né" * 1000)
+    assert target.read_text(encoding="utf-8") == "né" * 1000
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- what dead writers left
+
+def zombie() -> subprocess.Popen:
+    """A child that has exited and is not reaped yet: its pid is taken but nobody runs."""
+    child = subprocess.Popen(["true"])
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        stat = Path(f"/proc/{child.pid}/stat").read_bytes()
+        if stat[stat.rfind(b")") + 2:].startswith(b"Z"):
+            return child
+        time.sleep(0.005)
+    pytest.fail("the child never became a zombie")
+
+
+def test_a_run_sweeps_temp_files_of_dead_and_zombie_writers_only(tmp_path, flow):
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: sweep
+inputs:
+  xs: {values: [1, 2]}
+steps:
+  - id: sq
+    from: xs
+    uses: numeric.square
+  - id: out
+    uses: io.write
+    with: {to: out/sq.json}
+""")
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    undead = zombie()
+    try:
+        for name in (f".sq.json.{dead.pid}.0badcafe.part", f".sq.json.{undead.pid}.deadbeef.part",
+                     f".sq.json.{os.getpid()}.01234567.part"):  # the last one's writer is alive
+            (out / name).write_text("half")
+        res = flow("run", "wf.yaml", "--no-live")
+    finally:
+        undead.wait()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f".sq.json.{os.getpid()}.01234567.part",
+                                                     "sq.json"]
+
+
+KILLED_WRITER = """\
+import sys, time
+from steps.atomic import atomic_file
+with atomic_file(sys.argv[1], "w") as fh:
+    fh.write("half")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_writers_temp_file_is_swept_once_it_is_dead(tmp_path):
+    from runner.files.atomic import sweep_temp
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    folder = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(folder / "report.json")],
+                             env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "writing\n"
+        assert sweep_temp([str(folder)]) == 0  # its writer is alive: left alone
+    finally:
+        child.kill()
+        child.wait()
+    assert len(leftovers(folder)) == 1
+    assert sweep_temp([str(folder)]) == 1
+    assert list(folder.iterdir()) == []
 
 
 # ---------------------------------------------------------------- io.write

@@ -9,23 +9,22 @@ command line are read as YAML scalars (``512`` is an int, ``[1, 2]`` a list,
 anything else that is not a scalar or a list stays the text as given) and are
 taken literally (no ``${}`` inside them).
 
-Output templates (the arguments a step declares in ``StepDef.outputs``) use
-``str.format`` fields filled per item (SPEC 1.4); :func:`check_output` checks
-what can be judged before any item exists.
+Output templates (the arguments a step declares in ``StepDef.outputs``) use the
+per-item fields of :mod:`runner.files.fields` (SPEC 1.4); :func:`check_output`
+checks what can be judged before any item exists.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import string
 from collections.abc import Mapping
 from typing import Any
 
 from runner.compile.load import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, parse
 from runner.errors import Collector, Pos, did_you_mean
+from runner.files import fields
 
-FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")  # SPEC 1.4
 PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 _REF = re.compile(r"\$(\$?)\{([^{}]*)\}")
 _NAME = re.compile(PARAM_NAME)
@@ -184,26 +183,25 @@ def plain_values(params: Mapping[str, Node]) -> tuple[tuple[str, Any], ...]:
 def check_output(text: str, reduce: bool, allow_outside: bool) -> list[tuple[str, str]]:
     """Problems ``(message, hint)`` of an output template (params already substituted).
 
-    Unknown ``{fields}``; any per-item field in a reduce step's output (it writes
-    one file); and a path that surely leaves the working directory (absolute,
-    or ``../`` once normalised) unless ``allow_outside``.
+    Each ``{field}`` judged against the one table of per-item fields
+    (:mod:`runner.files.fields`: unknown names, attribute or index access,
+    conversions, format specs other than ``{index:04d}``); any per-item field in a
+    reduce step's output (it writes one file); and a path that surely leaves the
+    working directory (absolute, or ``../`` once normalised) unless ``allow_outside``.
     """
     try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as e:
-        return [(f"bad output template '{text}': {e}", "write a literal brace as {{ or }}")]
+        parsed = fields.parse(text)
+    except fields.TemplateError as e:
+        return [(e.message, e.hint)]
     out = []
-    for _, fld, _, _ in parsed:
+    for _, fld, spec, conv in parsed:
         if fld is None:
             continue
-        base = re.match(r"[^.\[!:]*", fld).group(0)  # type: ignore[union-attr]
         if reduce:
             out.append(("a reduce step writes one file: per-item field "
                         f"{{{fld}}} has no meaning here", ""))
-        elif base not in FIELDS:
-            out.append((f"unknown per-item field {{{fld}}}{did_you_mean(base, FIELDS)}",
-                        "fields: " + ", ".join("{" + f + "}" for f in FIELDS)
-                        + "; write a literal brace as {{ or }}"))
+        elif (wrong := fields.problem(fld, spec, conv)) is not None:
+            out.append(wrong)
     probe = "".join(lit + ("x" if fld is not None else "") for lit, fld, _, _ in parsed)
     norm = os.path.normpath(probe)
     if not allow_outside and (os.path.isabs(probe) or norm == ".."

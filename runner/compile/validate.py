@@ -12,7 +12,6 @@ string was wanted.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from runner.compile.fastcheck import verdict
 from runner.compile.schema import ONE_SOURCE, SOURCE_KINDS, base_schema, workflow_schema
 from runner.compile.tree import Map, Node, Scalar, Seq, to_plain
-from runner.errors import Collector, Pos, did_you_mean
+from runner.errors import Collector, Pos, closest, did_you_mean
 
 # The schema builders lived here first; `from runner.compile.validate import ...` keeps working.
 __all__ = ["base_schema", "check", "check_workflow", "workflow_schema"]
@@ -81,9 +80,9 @@ def check(node: Node, schema: dict[str, Any], path: str, problems: Collector,
         if e.validator == "additionalProperties" and isinstance(e.instance, dict):
             known = list(e.schema.get("properties", {}))
             for key in e.instance:
-                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-                if key not in known and close:
-                    misspelt.add((tuple(e.absolute_path), close[0]))
+                near = closest(key, known) if key not in known else None
+                if near is not None:
+                    misspelt.add((tuple(e.absolute_path), near))
     seen: set[Found] = set()
     for err in errors:
         if err.validator != "type" and tuple(err.absolute_path) in typed:

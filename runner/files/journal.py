@@ -78,8 +78,8 @@ class State:
         """Write the record atomically (whole or not at all)."""
         if not self.changed:
             return
-        from steps.io import atomic_path
+        from steps.atomic import atomic_file
 
-        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_file(self.path, "w", encoding="utf-8") as fh:
             json.dump({"version": VERSION, "outputs": self.outputs}, fh)
         self.changed = False

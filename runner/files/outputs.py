@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import os
 import re
-import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from runner.errors import FlowError, Pos, Problem, did_you_mean
+from runner.errors import FlowError, Pos, Problem
+from runner.files import fields
 from runner.files.inputs import Item
 
-FIELDS = ("stem", "name", "ext", "parent", "relpath", "index")
 _MAX_PROBLEMS = 20  # collisions reported one by one; past this, a count
 
 
@@ -37,20 +36,14 @@ def _fail(message: str, pos: Pos | None, where: str, hint: str = "") -> FlowErro
 def fill(template: str, item: Item, *, pos: Pos | None = None, where: str = "") -> str:
     """``template`` with the item's fields put in (``"{stem}.jpg"`` -> ``"a.jpg"``).
 
-    ``{index}`` is given as an int so that ``{index:04d}`` pads it. Templates are
-    validated earlier; a bad one still raises FlowError, not KeyError.
+    The fields and what may be done with them are :mod:`runner.files.fields`'s
+    (``{index:04d}`` pads). Templates are validated earlier; a bad one still raises
+    FlowError naming the template, never KeyError or a name nobody meant.
     """
-    fields: dict[str, object] = dict(item.fields())
-    fields["index"] = item.index
     try:
-        return template.format_map(fields)
-    except KeyError as exc:
-        name = str(exc.args[0]) if exc.args else "?"
-        raise _fail(f"unknown field {{{name}}} in {template!r}{did_you_mean(name, FIELDS)}",
-                    pos, where, "fields: " + ", ".join(f"{{{f}}}" for f in FIELDS)) from None
-    except (ValueError, IndexError, AttributeError, TypeError) as exc:
-        raise _fail(f"bad output template {template!r}: {exc}", pos, where,
-                    "write a literal brace as {{ or }}") from None
+        return fields.render(template, item.fields(), item.index)
+    except fields.TemplateError as exc:
+        raise _fail(exc.message, pos, where, exc.hint) from None
 
 
 def _inside(path: str, root: str) -> bool:
@@ -133,8 +126,9 @@ class _Owner:
 class OutputClaims:
     """Which item of which step writes each output path, across a whole workflow.
 
-    Memory is one entry per output path; the engine only calls this for steps
-    with output templates, whose items are files (thousands, not millions).
+    Memory is one entry per output path; the engine calls this only for steps with
+    output templates and at most a million items (past that, collisions are not
+    looked for; each path is still confined as it is made).
     """
 
     def __init__(self, workdir: str) -> None:
@@ -204,24 +198,20 @@ def check_collisions(pairs: Iterable[tuple[Item, str]], pos: Pos, where: str, wo
 
 # ---------------------------------------------------------------- could_write
 
-_FIELD_RX = {"relpath": ".+", "index": "[0-9]+", "stem": "[^/]+", "name": "[^/]+"}
-
-
 def template_regex(template: str, workdir: str) -> str:
     """A regex for every absolute path ``template`` can produce below ``workdir``.
 
-    ``{relpath}`` may hold folders (``.+``); ``{index}`` is digits; the other
-    fields are one path component's text (``[^/]*``). A field with a format spec
-    or conversion matches any component text.
+    Each field matches what the table of fields says it can write (``{relpath}``
+    may hold folders, ``{index}`` is digits, the others one path component's text);
+    a field the table does not allow (validation refuses it) matches any component.
     """
     full = os.path.normpath(os.path.join(workdir, template))
     out: list[str] = []
-    for literal, field, spec, conv in string.Formatter().parse(full):
+    for literal, field, _, _ in fields.parse(full):
         out.append(re.escape(literal))
         if field is not None:
-            plain = not spec and not conv
-            out.append(_FIELD_RX.get(field, "[^/]*") if plain or field == "relpath"
-                       else "[^/]*")
+            known = fields.FIELDS.get(field)
+            out.append(known.matches if known is not None else "[^/]*")
     return "".join(out)
 
 

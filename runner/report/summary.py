@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 from runner.errors import FlowError
 from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line
@@ -105,40 +103,17 @@ def _failures(failures: tuple[FailureRecord, ...], verbose: bool) -> list[str]:
 
 
 def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
-    """Write the ``--report`` JSON to ``path``: whole or not at all (temp file, then rename).
+    """Write the ``--report`` JSON to ``path`` through the one atomic writer
+    (:mod:`steps.atomic`): whole or not at all, and a replaced report keeps its mode.
 
     Raises FlowError (exit 2) when the file cannot be written, naming the path.
     """
-    target = Path(path)
+    from steps.atomic import atomic_file
+
     text = json.dumps(result.to_json(), indent=2, default=str, ensure_ascii=False) + "\n"
-    tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                   dir=target.parent)
-        os.chmod(tmp, _file_mode(target))  # mkstemp makes 0600; a report is for sharing
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with atomic_file(path, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        tmp = None
     except OSError as exc:
         raise FlowError.single(f"cannot write the report: {exc.strerror or exc}",
-                               file=str(target)) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _file_mode(target: Path) -> int:
-    """The mode the report should have: the old file's, else what the umask allows."""
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+                               file=os.fspath(path)) from None

@@ -151,7 +151,7 @@ def _cancel(executor: Executor | None, sched: Scheduler) -> None:
 
 def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     """Remove spilled images and temporary files a killed worker may have left."""
-    from steps.io import sweep_temp
+    from runner.files.atomic import sweep_temp
 
     shutil.rmtree(spill_dir(workflow.workdir), ignore_errors=True)
     sweep_temp(prep.output_dirs)

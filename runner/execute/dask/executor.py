@@ -36,8 +36,8 @@ from runner.errors import FlowError
 from runner.execute.base import Completion, Done, Executor, ExecutorOptions, Lost, Task
 from runner.execute.chain import reason_of
 from runner.execute.dask import filetrack
-from runner.execute.local.slots import pid_gone
 from runner.execute.wire import fail_all, unpack
+from runner.procs import pid_alive
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -265,7 +265,7 @@ class DaskExecutor(Executor):
             if rec is None or not rec[1]:
                 continue  # untracked, not begun yet, or returned
             limit, where = job.task.chain.timeout, filetrack.offset_of(rec)
-            if pid_gone(rec[0]):
+            if not pid_alive(rec[0]):
                 # Sooner than the scheduler's word, and a remote scheduler's allowed-failures
                 # (which we do not set) could otherwise rerun it on, and kill, another worker.
                 self._drop(job, Lost(job.task, where, "worker died"))

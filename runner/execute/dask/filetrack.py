@@ -19,7 +19,7 @@ import struct
 import tempfile
 import time
 
-from runner.execute.local.slots import pid_gone
+from runner.procs import pid_alive
 
 # A task's record: the worker's pid, time.monotonic() when the current item began
 # (0.0 once the task returned), that item's offset (-1: none yet), items done.
@@ -107,5 +107,5 @@ def sweep() -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir(base):
             pid = name[len(DIR_PREFIX):].split("-")[0]
-            if name.startswith(DIR_PREFIX) and pid.isdigit() and pid_gone(int(pid)):
+            if name.startswith(DIR_PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(os.path.join(base, name), ignore_errors=True)

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from runner.procs import pid_alive
+
 # Slot states, in the order a worker's life goes through them.
 FREE = 0  # nobody owns the slot
 IDLE = 1  # claimed by a worker that has not asked for work yet
@@ -107,23 +109,8 @@ def release(table: Any, index: int, pid: int) -> None:
 
 
 def pid_gone(pid: int) -> bool:
-    """True if no live process has this pid (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except FileNotFoundError:
-        return True
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    # The state follows the command name, which is in parentheses and may hold spaces.
-    state = stat[stat.rfind(b")") + 2: stat.rfind(b")") + 3]
-    return state in (b"Z", b"X")
+    """True if no live process has this pid (a zombie counts as gone): see runner.procs."""
+    return not pid_alive(pid)
 
 
 # -- worker side ------------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""The sweep of temporary files that dead writers left beside flow's outputs.
+
+Every file flow writes goes through the one atomic writer, :mod:`steps.atomic`
+(it lives with the steps, which may not import the engine). A writer killed
+mid-write leaves its hidden temporary file, ``.<name>.<pid>.<hex>.part``; the
+engine removes those whose writer is gone (a zombie counts as gone, see
+:mod:`runner.procs`), and leaves a live writer's alone: another run may be
+writing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+
+from runner.procs import pid_alive
+from steps.atomic import writer_of
+
+
+def sweep_temp(folders: Iterable[str]) -> int:
+    """Delete the temporary files of dead writers in ``folders``; returns how many."""
+    removed = 0
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            pid = writer_of(name)
+            if pid is None or pid_alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
