@@ -27,6 +27,7 @@ from steps.image_ops import (
     contain_size,
     cover_box,
     filterable,
+    is_image,
     pad,
     resized,
     smooth,
@@ -36,13 +37,16 @@ from steps.image_ops import (
 from steps.image_save import save_image
 from steps.image_sheet import contact_sheet
 from steps.image_spill import SPILL_SUFFIX, spill
-from steps.registry import step
+from steps.registry import ValueKind, step
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 # contact_sheet lives in steps/image_sheet.py; it stays importable from here.
-__all__ = ["SPILL_SUFFIX", "ImageError", "as_image", "contact_sheet", "spill"]
+__all__ = ["IMAGE_VALUES", "SPILL_SUFFIX", "ImageError", "as_image", "contact_sheet"]
+
+# An image leaving its worker is spilled to a file; image.open reads it back.
+IMAGE_VALUES = ValueKind("image", holds=is_image, spill=spill)
 
 
 @step("image.open", drops=False, schema=NO_ARGS, takes="path", gives="image")
