@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from typing import Any
@@ -12,10 +11,15 @@ import pytest
 from runner.execute.base import Chain, ChainStep, Completion, Executor, ExecutorOptions
 from tests import faults
 
-HAS_DASK = importlib.util.find_spec("distributed") is not None
-# Every executor the contract suite runs against; Dask only where it is installed.
-KINDS = ["serial", "local", pytest.param("dask", marks=pytest.mark.skipif(
-    not HAS_DASK, reason='dask.distributed is not installed (pip install ".[dask]")'))]
+try:
+    import distributed  # noqa: F401 - only: can it be imported?
+
+    NO_DASK = ""
+except ImportError as exc:
+    NO_DASK = f'dask.distributed cannot be imported ({exc}); pip install ".[dask]"'
+# Every executor the contract suite runs against; Dask only where it can be imported.
+KINDS = ["serial", "local",
+         pytest.param("dask", marks=pytest.mark.skipif(bool(NO_DASK), reason=NO_DASK))]
 
 
 def chain(*steps: tuple[str, dict[str, Any]], timeout: float | None = None,

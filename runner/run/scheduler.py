@@ -96,11 +96,14 @@ class Scheduler:
     def _collect(self) -> None:
         """Take what came back from every executor with tasks in flight; wait a little
         (on one of them) only when nothing is ready anywhere."""
-        busy = list({id(ex): ex for r in self.runs.values() if r.inflight
-                     for ex in (self.executors[r.stage.id],)}.values())
-        got = [c for ex in busy for c in ex.poll(0)]
+        busy: dict[int, Executor] = {}
+        for r in self.runs.values():
+            if r.inflight:
+                ex = self.executors[r.stage.id]
+                busy[id(ex)] = ex
+        got = [c for ex in busy.values() for c in ex.poll(0)]
         if not got and busy:
-            got = busy[0].poll(POLL_WAIT)
+            got = next(iter(busy.values())).poll(POLL_WAIT)
         for c in got:
             self._complete(c)
 
