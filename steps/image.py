@@ -27,6 +27,7 @@ from steps.image_ops import (
     contain_size,
     cover_box,
     filterable,
+    is_image,
     pad,
     resized,
     smooth,
@@ -34,11 +35,14 @@ from steps.image_ops import (
     to_8bit,
 )
 from steps.image_save import save_image
-from steps.image_spill import spill  # noqa: F401 - runner/execute/chain.py imports it from here
-from steps.registry import step
+from steps.image_spill import spill
+from steps.registry import ValueKind, step
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+# An image leaving its worker is spilled to a file; image.open reads it back.
+IMAGE_VALUES = ValueKind("image", holds=is_image, spill=spill)
 
 
 @step("image.open", drops=False, schema=NO_ARGS, takes="path", gives="image")

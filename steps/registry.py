@@ -3,12 +3,18 @@
 The decorator returns the function unchanged (it only attaches a
 :class:`StepDef`), so a step is a plain function a test can call with a value.
 Nothing is registered as an import side effect: :func:`collect` reads the
-``@step`` functions of named modules, and :func:`builtin_modules` /
+``@step`` functions of named modules, and :data:`BUILTIN_MODULES` /
 :func:`entry_point_modules` say which modules those are.
+
+A step module may also declare a :class:`ValueKind`: values that cannot leave a
+worker as themselves (an image's pixels) and how one is spilled to a file.
+:func:`value_kinds` finds them the same way, so the engine spills what the
+steps made without knowing what it is.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -121,6 +127,35 @@ def collect(module: ModuleType) -> dict[str, StepDef]:
         if sd is not None and value.__module__ == module.__name__:
             found[sd.name] = sd
     return found
+
+
+@dataclass(frozen=True)
+class ValueKind:
+    """Values that must not cross a stage boundary as themselves, and how they are spilled.
+
+    Declared as a module-level constant of a step module. When a worker's chain ends
+    on a value that ``holds(value)``, the worker calls ``spill(value, folder)``, which
+    writes it to a new file in ``folder`` and returns its path; the parent and the next
+    stage get that path, and the steps that take such values reopen it.
+    """
+
+    name: str
+    holds: Callable[[Any], bool]
+    spill: Callable[[Any, str], str]
+
+
+@functools.cache
+def value_kinds(modules: tuple[str, ...] = ()) -> tuple[ValueKind, ...]:
+    """The ValueKinds of the built-in step modules, then of ``modules``; a name counts once.
+
+    Cached per process: a worker looks them up once, not once per value.
+    """
+    found: dict[str, ValueKind] = {}
+    for mod_name in dict.fromkeys((*BUILTIN_MODULES, *modules)):
+        for value in vars(importlib.import_module(mod_name)).values():
+            if isinstance(value, ValueKind):
+                found.setdefault(value.name, value)
+    return tuple(found.values())
 
 
 def entry_point_modules() -> list[str]:

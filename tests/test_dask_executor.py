@@ -1,5 +1,6 @@
-"""The Dask executor (SPEC section 5): the Executor contract on a real LocalCluster, and the
-real `flow` command with ``--executor dask`` giving what the local executor gives.
+"""The Dask executor (SPEC section 5): what it does beyond the executor contract (which
+``test_executor_contract.py`` checks on a real LocalCluster), and the real `flow` command
+with ``--executor dask`` giving what the local executor gives.
 
 Skipped when dask.distributed is not installed (``pip install ".[dask]"`` brings it).
 """
@@ -17,79 +18,36 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from runner.execute.base import Done, ExecutorOptions, Lost, Task
+from runner.execute.base import ExecutorOptions, Task
 from runner.execute.dask.executor import DaskExecutor
 from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
 from tests.executor_kit import chain, items, wait_all
 
+# -- capacity: what the scheduler reports --------------------------------------------------
 
-@pytest.fixture
-def executor():
-    """A DaskExecutor on its own LocalCluster of 2 single-thread worker processes."""
-    ex = DaskExecutor()
-    t0 = time.perf_counter()
-    ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
-    print(f"\n[timing] LocalCluster of 2 started in {time.perf_counter() - t0:.2f} s")
-    yield ex
-    ex.cancel()
-    ex.close()
+def test_capacity_follows_the_threads_the_scheduler_reports(tmp_path):
+    from distributed import LocalCluster
 
-
-# -- 1. the contract ------------------------------------------------------------------------------
-
-def test_spans_and_items_come_back_done_with_their_values(executor):
-    executor.submit(Task("s", 1, chain(("square", {}), ("add", {"n": 1})), span=(0, 1000, 1)))
-    executor.submit(Task("s", 2, chain(("square", {})), span=(0.5, 3.0, 0.5)))
-    executor.submit(Task("s", 3, chain(("add", {"n": 0.5}), timeout=5.0),
-                         items=items([3, -2, 1.5], first=40)))
-    executor.submit(Task("s", 4, chain(("raise_at", {"kind": "value", "at": 2})),
-                         items=items(range(4))))
-    got = wait_all(executor, 4, timeout=15.0)
-    assert all(isinstance(c, Done) for c in got.values())
-    assert got[1].result.values == tuple((i, i * i + 1) for i in range(1000))
-    assert got[2].result.values == ((0, 0.25), (1, 1.0), (2, 2.25), (3, 4.0), (4, 6.25))
-    assert got[3].result.values == ((40, 3.5), (41, -1.5), (42, 2.0))
-    bad = got[4].result  # a step that raises fails its item only; the task is Done
-    assert bad.values == ((0, 0), (1, 1), (3, 3))
-    assert [(f.offset, f.reason) for f in bad.failures] == [(2, "ValueError: bad value 2")]
+    with LocalCluster(n_workers=0, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        ex = DaskExecutor(cluster.scheduler_address)
+        ex.start(ExecutorOptions(workers=3, extra_paths=(faults.import_root(),)))
+        try:
+            assert ex.capacity() == 6  # no worker yet: two tasks per worker asked for
+            cluster.scale(2)  # two workers of two threads join
+            end = time.monotonic() + 20
+            while ex.capacity() != 8:
+                assert time.monotonic() < end, f"capacity stayed {ex.capacity()}"
+                time.sleep(0.1)
+            ex.submit(Task("s", 1, chain(("square", {})), items=items(range(4))))
+            assert wait_all(ex, 1, timeout=15.0)[1].result.values == \
+                tuple((i, i * i) for i in range(4))
+        finally:
+            ex.close()
 
 
-# -- 2. a worker that dies, a step that hangs ------------------------------------------------
-
-def test_killed_worker_loses_its_task_at_the_item_and_the_rest_go_on(executor, tmp_path):
-    mark = tmp_path / "killed"
-    executor.submit(Task("s", 1, chain(("kill_at", {"at": 13, "mark": str(mark)})),
-                         items=items(range(10, 20))))
-    got = wait_all(executor, 1, timeout=15.0)
-    lost = got[1]
-    assert mark.exists() and isinstance(lost, Lost), lost
-    assert lost.offset == 3 and lost.reason == "worker died" and not lost.timed_out
-    # Later tasks still complete, on the survivor and the replacement.
-    for tid in range(2, 7):
-        executor.submit(Task("s", tid, chain(("square", {})), span=(0, 100, 1)))
-    got = wait_all(executor, 5, timeout=15.0)
-    assert all(isinstance(c, Done) and len(c.result.values) == 100 for c in got.values())
-
-
-def test_item_past_its_timeout_is_lost_as_timed_out_and_its_worker_replaced(executor):
-    t0 = time.monotonic()
-    executor.submit(Task("s", 1, chain(("sleep_at", {"at": 2, "seconds": 30}), timeout=0.5),
-                         items=items(range(4))))
-    executor.submit(Task("s", 2, chain(("pid", {})), items=items(range(2))))
-    got = wait_all(executor, 2, timeout=10)
-    took = time.monotonic() - t0
-    lost = got[1]
-    assert isinstance(lost, Lost) and lost.timed_out and lost.offset == 2, lost
-    assert lost.reason == "timed out after 0.5 s" and took < 5
-    sleeper = isinstance(got[2], Done) and got[2].result.values[0][1]
-    executor.submit(Task("s", 3, chain(("square", {})), items=items(range(5))))
-    done = wait_all(executor, 1, timeout=15.0)[3]
-    assert done.result.values == tuple((i, i * i) for i in range(5))
-    assert not faults.pid_gone(sleeper)  # only the hung worker was ended
-
-
-# -- 3, 4. the flow command ------------------------------------------------------------------
+# -- the flow command ------------------------------------------------------------------
 
 def test_squares_on_dask_sum_like_local(tmp_path):
     shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")

@@ -186,7 +186,7 @@ def test_range_of_20_million_is_instant_and_lazy(tmp_path):
     first = list(itertools.islice(src.items(), 3))
     assert time.perf_counter() - t0 < limit(0.05)
     assert src.count == 20_000_000
-    assert src.span == (0, 20_000_000, 1)
+    assert (src.span.start, src.span.step, len(src.span)) == (0, 1, 20_000_000)
     assert [i.value for i in first] == [0, 1, 2]
     assert all(type(i.value) is int for i in first)
 

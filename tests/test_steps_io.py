@@ -16,7 +16,7 @@ from PIL import Image
 
 from steps import image as S
 from steps.atomic import atomic_file, atomic_path, writer_of
-from steps.image import ImageError
+from steps.image_open import ImageError
 from steps.io import write
 from steps.registry import step_def
 from steps.util import sleep

@@ -6,14 +6,18 @@ functions to run on each (or a reduce over all of them). A worker runs it with
 :class:`TaskResult`; pixels stay in the worker. An :class:`Executor` moves
 tasks to workers and reports what became of each: finished, or lost (the
 worker died or timed out) so the scheduler never waits on a result that
-cannot come.
+cannot come. Every mode is an executor (``serial`` runs tasks in flow's own
+process), and each says how many tasks it can usefully hold at once.
 """
 
 from __future__ import annotations
 
+import queue
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner.execute.span import Span
 
 Pairs = tuple[tuple[str, Any], ...]
 
@@ -47,7 +51,7 @@ class Task:
     Exactly one of ``items`` / ``span`` / ``partials`` is set:
     - ``items``: ``(offset, value, outs)`` where ``outs`` are per-item output
       arguments ``((step_position, arg_name, path), ...)`` or ``()``;
-    - ``span``: a ``range(start, stop, step)`` of numbers, offsets counting from 0;
+    - ``span``: numbers of a range input (:class:`Span`), offsets counting from 0;
     - ``partials``: fold partials of the upstream stage; the first chain step is
       that fold's reduce, finished here.
     """
@@ -56,7 +60,7 @@ class Task:
     task_id: int
     chain: Chain
     items: tuple[tuple[int, Any, tuple], ...] | None = None
-    span: tuple[float, float, float] | None = None
+    span: Span | None = None
     partials: tuple[Any, ...] | None = None
     careful: bool = False  # run item by item with tracking (after a lost fast chunk)
 
@@ -65,17 +69,8 @@ class Task:
         if self.items is not None:
             return len(self.items)
         if self.span is not None:
-            return len(range_of(self.span))
+            return self.span.count
         return 1
-
-
-def range_of(span: tuple[float, float, float]) -> Any:
-    """``range`` for integral spans, else an arithmetic sequence of floats."""
-    start, stop, step = span
-    if all(float(x).is_integer() for x in span):
-        return range(int(start), int(stop), int(step))
-    n = max(0, int(-(-(stop - start) // step)))
-    return [start + i * step for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -128,6 +123,33 @@ class Lost:
 Completion = Done | Lost
 
 
+class Completions:
+    """Where an executor's threads leave completions until ``poll`` takes them (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._q: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+
+    def put(self, c: Completion) -> None:
+        """Leave one completion."""
+        self._q.put(c)
+
+    def take(self, timeout: float) -> list[Completion]:
+        """Every completion left so far, waiting up to ``timeout`` s for the first."""
+        try:
+            out = [self._q.get(timeout=max(0.0, timeout))]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                out.append(self._q.get_nowait())
+            except queue.Empty:
+                return out
+
+    def clear(self) -> None:
+        """Forget every completion left (after a cancel nobody reads them)."""
+        self.take(0)
+
+
 @dataclass(frozen=True)
 class ExecutorOptions:
     """Settings every executor honours where it can."""
@@ -140,11 +162,21 @@ class ExecutorOptions:
 
 
 class Executor(ABC):
-    """Runs tasks somewhere and says what became of each."""
+    """Runs tasks somewhere and says what became of each.
+
+    The life of one: ``start``, then ``submit`` while fewer than ``capacity()`` tasks
+    are in flight and ``poll`` for what came back, then ``close`` (or ``cancel``).
+    """
 
     @abstractmethod
     def start(self, options: ExecutorOptions) -> None:
         """Bring up the workers."""
+
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many tasks may be in flight at once (at least 1): enough to keep every
+        worker busy while results travel back, few enough that the parent holds only
+        small values. It may change while the executor runs (a cluster grows)."""
 
     @abstractmethod
     def submit(self, task: Task) -> None:
@@ -153,10 +185,6 @@ class Executor(ABC):
     @abstractmethod
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
-
-    def item_progress(self) -> dict[int, int]:
-        """Items finished so far inside running tasks, by task id (best effort)."""
-        return {}
 
     @abstractmethod
     def cancel(self) -> None:

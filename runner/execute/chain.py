@@ -23,8 +23,8 @@ from functools import partial
 from operator import is_not
 from typing import Any, Protocol
 
-from runner.execute.base import ChainStep, ItemFailure, Task, TaskResult, range_of
-from steps.registry import StepDef, StepNotice, resolve_ref, step_def
+from runner.execute.base import Chain, ChainStep, ItemFailure, Task, TaskResult
+from steps.registry import StepDef, StepNotice, resolve_ref, step_def, value_kinds
 
 _not_none = partial(is_not, None)
 _DROPPED = object()  # a filter step returned None
@@ -123,12 +123,25 @@ def _attempts(tr: Tracker, task_id: int, offset: int, run: Callable[[], Any]) ->
                 raise
 
 
-def _spill(value: Any, spill_dir: str | None) -> Any:
-    """Images that leave the worker go to a file; the parent gets its path."""
-    if spill_dir and type(value).__module__.startswith("PIL."):
-        from steps.image import spill
+def _spiller(chain: Chain) -> Callable[[Any], Any]:
+    """What a value leaving the worker becomes: the path of its spill file if a step
+    module declares its kind (see ``steps.registry.ValueKind``), else itself."""
+    folder = chain.spill_dir
+    if not folder:
+        return _same
+    mods = tuple(sorted({cs.ref.partition(":")[0] for cs in chain.steps}))
+    kinds = value_kinds(mods)
 
-        return spill(value, spill_dir)
+    def spill(value: Any) -> Any:
+        for kind in kinds:
+            if kind.holds(value):
+                return kind.spill(value, folder)
+        return value
+
+    return spill
+
+
+def _same(value: Any) -> Any:
     return value
 
 
@@ -179,7 +192,7 @@ def _values(task: Task, tr: Tracker) -> Iterable[Any]:
         # Numbers through built-in steps, which cannot kill a worker: no per-item
         # bookkeeping, which would cost more than the work itself.
         tr.begin(task.task_id, -1)
-        return range_of(task.span)
+        return iter(task.span)
     return _tracked(task, tr)
 
 
@@ -220,8 +233,9 @@ def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
         if len(out) != task.size():
             return None  # a filter dropped items: the careful path keeps offsets right
         offsets = [o for o, _, _ in task.items or ()]
+        spill = _spiller(chain)
         return TaskResult(task.task_id, values=tuple(
-            (o, _spill(v, chain.spill_dir)) for o, v in zip(offsets, out, strict=True)))
+            (o, spill(v)) for o, v in zip(offsets, out, strict=True)))
     except BaseException as exc:  # noqa: BLE001 - retried item by item to isolate the culprit
         _reraise_interrupt(exc)
         return None
@@ -229,7 +243,7 @@ def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
 
 def _entries(task: Task) -> Iterable[tuple[int, Any, tuple]]:
     if task.span is not None:
-        return ((i, v, ()) for i, v in enumerate(range_of(task.span)))
+        return ((i, v, ()) for i, v in enumerate(task.span))
     return task.items or ()
 
 
@@ -275,7 +289,8 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
         assert sd is not None and sd.fold is not None
         part = sd.fold.partial((v for _, v in survivors), **dict(chain.fold.args))
         return TaskResult(task.task_id, partial=part, failures=tuple(failures), dropped=dropped)
-    values = tuple((o, _spill(v, chain.spill_dir)) for o, v in survivors)
+    spill = _spiller(chain)
+    values = tuple((o, spill(v)) for o, v in survivors)
     return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
 
 
@@ -298,7 +313,7 @@ def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], star
         first = False
         if values is None:
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped + 1)
-    return TaskResult(task.task_id, values=((0, _spill(values, chain.spill_dir)),),
+    return TaskResult(task.task_id, values=((0, _spiller(chain)(values)),),
                       failures=tuple(failures), dropped=dropped)
 
 

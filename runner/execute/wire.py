@@ -13,7 +13,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from runner.execute.base import ItemFailure, Task, TaskResult, range_of
+from runner.execute.base import ItemFailure, Task, TaskResult
 from runner.execute.chain import reason_of
 
 # Results up to this size are unpickled once in the worker as a check (well under
@@ -92,7 +92,7 @@ def fail_all(task: Task, reason: str) -> TaskResult:
     if task.items is not None:
         offsets: Any = [o for o, _, _ in task.items]
     elif task.span is not None:
-        offsets = range(len(range_of(task.span)))
+        offsets = range(task.span.count)
     else:
         offsets = [0]
     return TaskResult(task.task_id, failures=tuple(ItemFailure(o, step, reason) for o in offsets))

@@ -1,10 +1,10 @@
 """A workflow's inputs turned into items (SPEC 1.2, 1.4).
 
 :func:`expand` turns one :class:`runner.model.Input` into an :class:`ItemSource`:
-how many items there are, a lazy iterator over them and, for ranges, the span
-itself so the engine can ship ``(start, stop, step)`` instead of millions of
-pickled numbers. Globs are walked by :mod:`runner.files.globs`, CSV files read by
-:mod:`runner.files.csvinput`.
+how many items there are, a lazy iterator over them and, for ranges, the
+:class:`~runner.execute.span.Span` itself so the engine can ship sub-ranges
+instead of millions of pickled numbers. Globs are walked by
+:mod:`runner.files.globs`, CSV files read by :mod:`runner.files.csvinput`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import FlowError, Pos, Problem
+from runner.execute.span import Span
 from runner.files.csvinput import CsvProblem, csv_values
 from runner.files.globs import MAGIC, glob_files
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
@@ -64,13 +65,13 @@ class ItemSource:
     name: str
     kind: str  # "glob" | "range" | "values" | "csv"
     count: int
-    span: tuple[Any, Any, Any] | None = None
+    span: Span | None = None
     entries: tuple[Any, ...] = ()
 
     def items(self) -> Iterator[Item]:
         """The items, in order, made one at a time."""
         if self.span is not None:
-            for i, v in enumerate(span_values(self.span)):
+            for i, v in enumerate(self.span):
                 yield Item(i, v)
         elif self.kind == "glob":
             for i, (path, root) in enumerate(self.entries):
@@ -81,22 +82,6 @@ class ItemSource:
 
     def __len__(self) -> int:
         return self.count
-
-
-def span_count(span: tuple[Any, Any, Any]) -> int:
-    """How many numbers a span holds; the same rule as ``execute.base.range_of``."""
-    start, stop, step = span
-    if all(float(x).is_integer() for x in span):
-        return len(range(int(start), int(stop), int(step)))
-    return max(0, int(-(-(stop - start) // step)))
-
-
-def span_values(span: tuple[Any, Any, Any]) -> Iterator[Any]:
-    """The span's numbers, lazily: ints when start, stop and step are integral."""
-    start, stop, step = span
-    if all(float(x).is_integer() for x in span):
-        return iter(range(int(start), int(stop), int(step)))
-    return (start + i * step for i in range(span_count(span)))
 
 
 def expand(inp: Input, workdir: str,
@@ -144,13 +129,13 @@ def _error(inp: Input, message: str, hint: str = "", pos: Pos | None = None) -> 
 
 
 def _range(inp: Input, src: RangeSource) -> ItemSource:
-    span = (src.start, src.stop, src.step)
-    for key, v in zip(("start", "stop", "step"), span, strict=True):
+    for key, v in zip(("start", "stop", "step"), (src.start, src.stop, src.step), strict=True):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise _error(inp, f"range {key} must be a finite number, not {v!r}")
     if src.step == 0:
         raise _error(inp, "range step must not be 0")
-    return ItemSource(inp.name, "range", span_count(span), span=span)
+    span = Span.of(src.start, src.stop, src.step)
+    return ItemSource(inp.name, "range", span.count, span=span)
 
 
 def _no_match(inp: Input, patterns: tuple[str, ...], workdir: str, dropped: int) -> FlowError:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.execute.base import Task, range_of
+from runner.execute.base import Task
+from runner.execute.span import Span
 from runner.files.inputs import Item
 from runner.files.journal import State
 from runner.files.outputs import Resolver
@@ -37,8 +38,7 @@ class Feed:
     workers: int
     chunksize: int
     items: Iterator[Item] | None = None  # item-by-item sources
-    span: tuple[float, float, float] | None = None  # a range input, shipped as sub-ranges
-    span_count: int = 0
+    span: Span | None = None  # a range input, shipped as sub-ranges
     partials: list[Any] | None = None  # a folded reduce: the upstream partials
     reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
     state: State | None = None  # skip up-to-date items when set
@@ -83,24 +83,20 @@ class Feed:
 
     def _next_span(self) -> tuple[Task, int] | None:
         assert self.span is not None
-        start, _stop, step = self.span
-        if self._span_pos >= self.span_count:
+        if self._span_pos >= self.span.count:
             self.exhausted = True
             return None
         first = self._span_pos
-        last = min(self.span_count, first + self.chunksize)
-        self._span_pos = last
-        sub = (start + first * step, start + last * step, step)
-        if all(float(x).is_integer() for x in self.span):
-            sub = (int(sub[0]), int(sub[1]), int(step))
-        return Task(self.stage.id, next(self.next_id), self.sc.chain, span=sub), first
+        self._span_pos = last = min(self.span.count, first + self.chunksize)
+        return Task(self.stage.id, next(self.next_id), self.sc.chain,
+                    span=self.span.sub(first, last)), first
 
 
 def retry_task(task: Task, keep: list[int], next_id: int) -> Task:
     """A careful copy of ``task`` holding only the items at offsets ``keep``."""
     wanted = set(keep)
     if task.span is not None:  # offsets stay those of the span, so results map back
-        entries = tuple((o, v, ()) for o, v in enumerate(range_of(task.span)) if o in wanted)
+        entries = tuple((o, v, ()) for o, v in enumerate(task.span) if o in wanted)
         return Task(task.stage, next_id, task.chain, items=entries, careful=True)
     if task.items is not None:
         kept = tuple(e for e in task.items if e[0] in wanted)

@@ -1,8 +1,9 @@
-"""One run of a prepared workflow: stage book-keeping, the executor, the scheduler, the result.
+"""One run of a prepared workflow: stage book-keeping, the executors, the scheduler, the result.
 
-:func:`run` builds a :class:`StageRun` per stage, starts the executor the stages
-need, lets the :class:`Scheduler` feed it, and turns what happened into a
-:class:`RunResult`. It never prints: every event goes to the reporter.
+:func:`run` builds a :class:`StageRun` per stage, starts the executors the stages
+need (one serial executor for ``mode: serial`` stages, one pool or Dask cluster
+for the others), lets the :class:`Scheduler` feed them, and turns what happened
+into a :class:`RunResult`. It never prints: every event goes to the reporter.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from runner.execute.base import Executor, ExecutorOptions
+from runner.execute.serial import SerialExecutor
 from runner.files.inputs import Item
 from runner.files.journal import State
 from runner.model import Workflow
@@ -74,8 +76,13 @@ def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
 
 
 def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
-        prepared: Prepared | None = None) -> RunResult:
-    """Run every stage; returns the result (exit code, failures, counts)."""
+        prepared: Prepared | None = None,
+        make_executor: Callable[[str, RunOptions], Executor] | None = None) -> RunResult:
+    """Run every stage; returns the result (exit code, failures, counts).
+
+    ``make_executor(kind, options)`` makes the executor of a kind ("serial", "local",
+    "dask"), not yet started; by default :func:`new_executor`. Tests give their own.
+    """
     t0 = time.monotonic()
     prep = prepared or prepare(workflow, options.allow_outside)
     runs = {st.id: StageRun(st, prep.chains[st.id],
@@ -86,22 +93,24 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
                             prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
                   for r in runs.values())
     reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
-    executor = _make_executor(options, workflow, pool_size) if pool_size else None
+    executors = _start_executors(runs, options, workflow, pool_size,
+                                 make_executor or new_executor)
     store = State(workflow.workdir, force=options.force)
-    sched = Scheduler(runs, executor, reporter, workflow.workdir,
+    sched = Scheduler(runs, executors, reporter, workflow.workdir,
                       start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
+    started = list({id(ex): ex for ex in executors.values()}.values())
     state, stopped_by = "done", None
     try:
         sched.run()
     except Stopped as stop:
         state, stopped_by = "stopped", stop.record
-        _cancel(executor, sched)
+        _cancel(started, sched)
     except KeyboardInterrupt:
         state = "interrupted"
-        _cancel(executor, sched)
+        _cancel(started, sched)
     finally:
-        if executor is not None:
-            executor.close()
+        for ex in started:
+            ex.close()
         store.save()  # even when interrupted: the next run finishes the rest
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
@@ -127,25 +136,48 @@ def _fed_by_inputs(stage: Stage, prep: Prepared) -> bool:
     return all(s in prep.sources for s in stage.sources)
 
 
-def _make_executor(options: RunOptions, workflow: Workflow, workers: int) -> Executor:
-    ex: Executor
-    if options.executor == "dask":
+def new_executor(kind: str, options: RunOptions) -> Executor:
+    """A new executor of ``kind``: "serial" (flow's own process), "local" (the pool of
+    this machine) or "dask" (``options.scheduler``'s cluster, or a local one)."""
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "dask":
         from runner.execute.dask.executor import DaskExecutor
 
-        ex = DaskExecutor(options.scheduler)  # no address: a local cluster
-    else:
-        from runner.execute.local.executor import LocalExecutor
+        return DaskExecutor(options.scheduler)  # no address: a local cluster
+    from runner.execute.local.executor import LocalExecutor
 
-        ex = LocalExecutor()
-    ex.start(ExecutorOptions(workers=workers, max_tasks_per_worker=options.max_tasks_per_worker,
-                             worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
-                             extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))
-    return ex
+    return LocalExecutor()
 
 
-def _cancel(executor: Executor | None, sched: Scheduler) -> None:
-    if executor is not None:
-        executor.cancel()
+def _start_executors(runs: dict[str, StageRun], options: RunOptions, workflow: Workflow,
+                     pool_size: int, new: Callable[[str, RunOptions], Executor],
+                     ) -> dict[str, Executor]:
+    """The started executor of each stage, by stage id: ``mode: serial`` stages share a
+    serial one; the others share one of ``options.executor``'s kind, ``pool_size`` wide."""
+    kinds = {sid: "serial" if r.stage.mode == "serial" else options.executor
+             for sid, r in runs.items()}
+    made: dict[str, Executor] = {}
+    try:
+        # The pool first: it may fail to start (no dask), and then nothing else ran.
+        for kind in sorted(set(kinds.values()), key=lambda k: k == "serial"):
+            ex = new(kind, options)
+            ex.start(ExecutorOptions(
+                workers=1 if kind == "serial" else pool_size,
+                max_tasks_per_worker=options.max_tasks_per_worker,
+                worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
+                extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))
+            made[kind] = ex
+    except BaseException:
+        for ex in made.values():
+            ex.cancel()
+        raise
+    return {sid: made[kind] for sid, kind in kinds.items()}
+
+
+def _cancel(executors: list[Executor], sched: Scheduler) -> None:
+    for ex in executors:
+        ex.cancel()
     sched.cancel_all()
 
 
@@ -186,7 +218,7 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) 
         if src.span is not None and not r.sc.outputs:
             # Ranges travel as sub-ranges: a few per worker, never one pickle per number.
             size = st.parallel.chunksize or max(1, -(-src.count // (r.workers * 8)))
-            return Feed(**{**base, "chunksize": size}, span=src.span, span_count=src.count)
+            return Feed(**{**base, "chunksize": size}, span=src.span)
     else:
         r.total = sum(prep.sources[s].count if s in prep.sources else len(runs[s].results)
                       for s in st.sources)

@@ -1,8 +1,11 @@
 """The scheduler: feeds stages' tasks to an executor and turns results into events.
 
 One loop in the main thread. Each stage starts when all its sources are
-finished; independent stages run side by side on the same pool, each holding
-at most ``2 × workers`` tasks in flight, so the parent keeps only small values
+finished and runs on the executor it was given (``mode: serial`` stages on the
+serial one, the others on the pool or the Dask cluster). Independent stages run
+side by side on the same executor, each holding at most its share of the
+executor's capacity in flight (in proportion to the workers the stage may use,
+the widest stage getting all of it), so the parent keeps only small values
 (paths, numbers) and never an item's pixels. A lost task (its worker died or
 timed out) fails the item it was on, or retries it, and its other items are
 sent again: nothing waits on a result that cannot come.
@@ -16,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
-from runner.execute.serial import run_serial
 from runner.files.inputs import Item
 from runner.files.journal import State
 from runner.plan import Stage
@@ -31,6 +33,7 @@ from runner.report.events import (
 from runner.run.feed import Feed, StageChain, retry_task
 
 PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
+POLL_WAIT = 0.05  # seconds to wait for a completion when none is ready
 
 
 @dataclass
@@ -72,7 +75,7 @@ class Scheduler:
     """Runs a planned workflow's stages; see the module docstring."""
 
     runs: dict[str, StageRun]
-    executor: Executor | None
+    executors: dict[str, Executor]  # the executor that runs each stage, by stage id
     reporter: Reporter
     workdir: str
     start_feed: Any  # callable(StageRun, dict[str, StageRun]) -> Feed
@@ -86,12 +89,29 @@ class Scheduler:
         while any(r.state in ("waiting", "running") for r in self.runs.values()):
             self._start_ready()
             self._top_up()
-            if self.executor is not None and any(
-                    r.inflight and r.stage.mode != "serial" for r in self.runs.values()):
-                for c in self.executor.poll(0.05):
-                    self._complete(c)
+            self._collect()
             self._finish_idle()
             self._progress()
+
+    def _collect(self) -> None:
+        """Take what came back from every executor with tasks in flight; wait a little
+        (on one of them) only when nothing is ready anywhere."""
+        busy: dict[int, Executor] = {}
+        for r in self.runs.values():
+            if r.inflight:
+                ex = self.executors[r.stage.id]
+                busy[id(ex)] = ex
+        got = [c for ex in busy.values() for c in ex.poll(0)]
+        if not got and busy:
+            got = next(iter(busy.values())).poll(POLL_WAIT)
+        for c in got:
+            self._complete(c)
+
+    def _room(self, r: StageRun) -> int:
+        """How many tasks stage ``r`` may hold in flight: its share of its executor's capacity."""
+        ex = self.executors[r.stage.id]
+        widest = max(o.workers for o in self.runs.values() if self.executors[o.stage.id] is ex)
+        return max(1, ex.capacity() * r.workers // max(1, widest))
 
     # -- stage life -------------------------------------------------------------------------
     def _start_ready(self) -> None:
@@ -110,21 +130,14 @@ class Scheduler:
         for r in self.runs.values():
             if r.state != "running" or r.feed is None:
                 continue
-            if r.stage.mode == "serial":
-                nxt = self._next(r)
-                if nxt is not None:
-                    task, meta = nxt
-                    r.inflight[task.task_id] = (task, meta)
-                    self._complete(Done(task, run_serial(task)))
-                continue
-            assert self.executor is not None
-            while len(r.inflight) < 2 * r.workers:
+            room = self._room(r)
+            while len(r.inflight) < room:
                 nxt = self._next(r)
                 if nxt is None:
                     break
                 task, meta = nxt
                 r.inflight[task.task_id] = (task, meta)
-                self.executor.submit(task)
+                self.executors[r.stage.id].submit(task)
 
     def _next(self, r: StageRun) -> tuple[Task, Any] | None:
         """The stage's next task; items found up to date on the way count as skipped."""
@@ -206,7 +219,7 @@ class Scheduler:
             return os.path.relpath(item.source, self.workdir)
         value = item.value
         if value is None and task.span is not None:
-            value = task.span[0] + offset * task.span[2]
+            value = task.span.at(offset)
         elif value is None and task.items is not None:
             value = next((v for o, v, _ in task.items if o == offset), None)
         return f"item {item.index} ({value!r})"
@@ -264,10 +277,7 @@ class Scheduler:
     def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int]) -> None:
         again = retry_task(task, offsets, next(self._task_ids))
         r.inflight[again.task_id] = (again, meta)
-        if r.stage.mode == "serial" or self.executor is None:
-            self._complete(Done(again, run_serial(again)))
-        else:
-            self.executor.submit(again)
+        self.executors[r.stage.id].submit(again)
 
     # -- progress ---------------------------------------------------------------------------
     def _progress(self) -> None:

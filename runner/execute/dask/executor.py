@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import pickle
-import queue
 import shutil
 import tempfile
 import threading
@@ -33,7 +32,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import FlowError
-from runner.execute.base import Completion, Done, Executor, ExecutorOptions, Lost, Task
+from runner.execute.base import (
+    Completion,
+    Completions,
+    Done,
+    Executor,
+    ExecutorOptions,
+    Lost,
+    Task,
+)
 from runner.execute.chain import reason_of
 from runner.execute.dask import filetrack
 from runner.execute.wire import fail_all, unpack
@@ -42,6 +49,7 @@ from runner.procs import pid_alive
 __all__ = ["DaskExecutor", "run_on_worker"]
 
 MONITOR_EVERY = 0.05  # seconds between the monitor's looks at the tracking files
+THREADS_EVERY = 1.0  # seconds between asking the scheduler how many threads its workers have
 MAX_REQUEUE = 3  # resends of a task lost through no fault of its own (see _on_done)
 NEEDS_DASK = 'the dask executor needs dask: pip install "flow[dask]"'
 
@@ -89,13 +97,15 @@ class DaskExecutor(Executor):
         self.address = address
         self._client: Any = None
         self._cluster: Any = None
-        self._out: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self._out = Completions()
         self._lock = threading.Lock()  # guards _pending
         self._pending: dict[str, _Job] = {}
         self._paths: tuple[str, ...] = ()
         self._track_dir = ""  # set when every worker sees it, shares our pids and clock
         self._stop = threading.Event()
         self._closed = False
+        self._workers = 1  # what flow asked for: the capacity when the cluster says nothing
+        self._threads = 0  # the cluster's worker threads, as its scheduler last reported them
         self.startup_seconds = 0.0  # how long start() took (cluster and connection)
 
     # -- life --------------------------------------------------------------------------------
@@ -112,6 +122,7 @@ class DaskExecutor(Executor):
         conf = {"distributed.scheduler.allowed-failures": 0,
                 "distributed.scheduler.worker-saturation": 1.0}
         self._paths = tuple(options.extra_paths)
+        self._workers = max(1, options.workers)
         try:
             with dask.config.set(conf):
                 if self.address is None:
@@ -130,6 +141,8 @@ class DaskExecutor(Executor):
             if any(v != here for v in self._client.run(filetrack.machine, track_dir).values()):
                 self._track_dir = ""
                 shutil.rmtree(track_dir, ignore_errors=True)
+            with contextlib.suppress(Exception):  # not known: the fallback of capacity()
+                self._count_threads()
         except Exception as exc:  # noqa: BLE001 - the user's address, or this machine
             self._shutdown()
             where = f"the Dask scheduler at {self.address}" if self.address else \
@@ -138,6 +151,16 @@ class DaskExecutor(Executor):
                                    file="command line") from None
         threading.Thread(target=self._watch, name="flow-dask-monitor", daemon=True).start()
         self.startup_seconds = time.perf_counter() - t0
+
+    def capacity(self) -> int:
+        """Two tasks per worker thread the scheduler reports (one running, one waiting);
+        before any worker has joined, or if the scheduler cannot say, two per worker asked for."""
+        return 2 * (self._threads or self._workers)
+
+    def _count_threads(self) -> None:
+        client = self._client
+        if client is not None:
+            self._threads = sum(client.nthreads().values())
 
     def submit(self, task: Task) -> None:
         """Send ``task`` to the cluster; returns at once."""
@@ -162,29 +185,16 @@ class DaskExecutor(Executor):
 
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
-        try:
-            out = [self._out.get(timeout=max(0.0, timeout))]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                out.append(self._out.get_nowait())
-            except queue.Empty:
-                return out
-
-    def item_progress(self) -> dict[int, int]:
-        """Items finished inside running tasks, by task id (workers on this machine only)."""
-        with self._lock:
-            recs = [(j.task.task_id, filetrack.read(j.track)) for j in self._pending.values()]
-        return {tid: rec[3] for tid, rec in recs if rec and rec[1] and rec[3]}
+        return self._out.take(timeout)
 
     def cancel(self) -> None:
-        """Stop now: pending tasks are abandoned (never reported), their workers killed."""
+        """Stop now: tasks in flight are abandoned (never reported), their workers killed."""
         self._closed = True
         self._stop.set()
         with self._lock:
             jobs = list(self._pending.values())
             self._pending.clear()
+        self._out.clear()
         for job in jobs:  # a running thread cannot be stopped: end its process (this machine)
             rec = filetrack.read(job.track)
             if rec is not None and rec[1]:
@@ -253,9 +263,15 @@ class DaskExecutor(Executor):
 
     # -- the monitor: dead workers and timeouts, on this machine ----------------------------------
     def _watch(self) -> None:
+        asked = time.monotonic()
         while not self._stop.wait(MONITOR_EVERY):
+            now = time.monotonic()
             with contextlib.suppress(Exception):  # one bad look must not end the watch
-                self._look(time.monotonic())
+                self._look(now)
+            if now - asked >= THREADS_EVERY:  # workers come and go: capacity follows them
+                asked = now
+                with contextlib.suppress(Exception):  # keep the last count
+                    self._count_threads()
 
     def _look(self, now: float) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 The Dask executor's counterpart of :mod:`runner.execute.local.slots`. A worker that can
 open the task's file (:class:`FileTracker`) says with plain stores which item it
 is on and since when; flow reads the files (:func:`read`) to name the item a dead
-worker held, to end an item past its timeout, and for progress. Only workers on
+worker held and to end an item past its timeout. Only workers on
 flow's machine, in its pid namespace, are tracked (:func:`machine`): their pids
 and ``time.monotonic()`` mean the same as flow's.
 """
@@ -22,9 +22,9 @@ import time
 from runner.procs import pid_alive
 
 # A task's record: the worker's pid, time.monotonic() when the current item began
-# (0.0 once the task returned), that item's offset (-1: none yet), items done.
-_RECORD = struct.Struct("=qdqq")
-Record = tuple[int, float, int, int]
+# (0.0 once the task returned), that item's offset (-1: none yet).
+_RECORD = struct.Struct("=qdq")
+Record = tuple[int, float, int]
 DIR_PREFIX = "flow-dask-"  # + flow's pid: the folder of tracking files, in the temp folder
 
 
@@ -46,8 +46,7 @@ class FileTracker:
             self._mm = mmap.mmap(fd, _RECORD.size)
         finally:
             os.close(fd)
-        _RECORD.pack_into(self._mm, 0, os.getpid(), time.monotonic(), -1, 0)
-        self._done = 0
+        _RECORD.pack_into(self._mm, 0, os.getpid(), time.monotonic(), -1)
 
     def begin(self, task_id: int, offset: int) -> None:
         """Item ``offset`` starts now."""
@@ -56,9 +55,7 @@ class FileTracker:
         struct.pack_into("=q", self._mm, 16, offset)
 
     def done(self, count: int) -> None:
-        """``count`` more items are finished."""
-        self._done += count
-        struct.pack_into("=q", self._mm, 24, self._done)
+        """Items finished: nothing to write (only the item a worker is on matters)."""
 
     def returned(self) -> None:
         """The task returned: no item is running (its result is being sent back)."""

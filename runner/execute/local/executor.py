@@ -29,7 +29,6 @@ import itertools
 import multiprocessing
 import os
 import pickle
-import queue
 import shutil
 import tempfile
 import threading
@@ -40,6 +39,7 @@ from typing import Any
 
 from runner.execute.base import (
     Completion,
+    Completions,
     Done,
     Executor,
     ExecutorOptions,
@@ -84,7 +84,7 @@ class LocalExecutor(Executor):
     def __init__(self) -> None:
         self._pool: HardenedPool | None = None
         self._opts = ExecutorOptions()
-        self._out: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self._out = Completions()
         self._lock = threading.Lock()  # guards _pending and the _pool swap
         self._pending: dict[int, Job] = {}
         self._seqs = itertools.count()
@@ -136,6 +136,10 @@ class LocalExecutor(Executor):
         pool.table = table  # type: ignore[attr-defined]
         return pool
 
+    def capacity(self) -> int:
+        """Two tasks per worker: one running, one waiting, so none idles between tasks."""
+        return 2 * max(1, self._opts.workers)
+
     def submit(self, task: Task) -> None:
         """Queue ``task`` for a worker; returns at once."""
         if self._broken is not None:
@@ -168,24 +172,7 @@ class LocalExecutor(Executor):
 
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
-        try:
-            first = self._out.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return []
-        out = [first]
-        while True:
-            try:
-                out.append(self._out.get_nowait())
-            except queue.Empty:
-                return out
-
-    def item_progress(self) -> dict[int, int]:
-        """Items finished inside running tasks, by task id (item-by-item tasks only)."""
-        pool = self._pool
-        if pool is None:
-            return {}
-        return {v.task_id: v.done for v in slots.views(pool.table)
-                if v.state == slots.RUNNING and v.done}
+        return self._out.take(timeout)
 
     def worker_pids(self) -> list[int]:
         """The pids of the live worker processes (for tests and diagnostics)."""
@@ -196,12 +183,13 @@ class LocalExecutor(Executor):
                 and not slots.pid_gone(p.pid)]
 
     def cancel(self) -> None:
-        """Stop now: running tasks are abandoned (never reported), every worker ended, < 1 s."""
+        """Stop now: tasks in flight are abandoned (never reported), every worker ended, < 1 s."""
         self._closed = True
         self._monitor.stop()  # first: a tick in flight must not "repair" a closing pool
         with self._lock:
             self._pending.clear()
             pool, self._pool = self._pool, None
+        self._out.clear()
         if pool is not None:
             end_pool(pool, deadline=time.monotonic() + 0.9)
         self._cleanup()

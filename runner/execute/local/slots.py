@@ -4,7 +4,7 @@ One slot per live worker process. A worker claims a free slot when it starts
 (:func:`claim`) and then writes where it is with plain memory stores: no queue
 message per item, so tracking costs well under a microsecond an item. The
 parent reads the table every few tens of milliseconds to find the task a dead
-worker held, the item that ran past its timeout, and how far running tasks got.
+worker held and the item that ran past its timeout.
 
 Writes follow a sequence lock: the worker makes ``gen`` odd, writes, makes it
 even again; a reader retries while ``gen`` is odd or changed under it, so it
@@ -43,7 +43,6 @@ class Slot(ctypes.Structure):
         ("task_id", ctypes.c_int64),
         ("offset", ctypes.c_int64),  # the item being run, -1 when not known
         ("start", ctypes.c_double),  # time.monotonic() when that item or state began
-        ("done", ctypes.c_int64),  # items finished in the current task (best effort)
     ]
 
 
@@ -59,7 +58,6 @@ class SlotView:
     task_id: int
     offset: int
     start: float
-    done: int
 
 
 def new_table(ctx: Any, size: int) -> Any:
@@ -74,14 +72,14 @@ def read(table: Any, index: int, writer_dead: bool = False) -> SlotView | None:
     """
     s = table[index]
     if writer_dead:
-        return SlotView(index, s.gen, s.pid, s.state, s.seq, s.task_id, s.offset, s.start,
-                        s.done) if s.pid else None
+        return SlotView(index, s.gen, s.pid, s.state, s.seq, s.task_id, s.offset,
+                        s.start) if s.pid else None
     for _ in range(1000):
         g = s.gen
         if g & 1:
             time.sleep(0)  # the worker is mid-write: let it finish
             continue
-        view = SlotView(index, g, s.pid, s.state, s.seq, s.task_id, s.offset, s.start, s.done)
+        view = SlotView(index, g, s.pid, s.state, s.seq, s.task_id, s.offset, s.start)
         if s.gen == g:
             return view if view.pid else None
     return None  # a worker stuck mid-write for this long is dead; its death is handled
@@ -132,8 +130,7 @@ class SlotTracker:
         s.gen += 1
 
     def done(self, count: int) -> None:
-        """``count`` more items of the held task are finished."""
-        self._s.done += count
+        """Items finished: nothing to write (only the item a worker is on matters)."""
 
     def enter(self, seq: int, task_id: int) -> None:
         """The worker starts running task ``seq``."""
@@ -143,7 +140,6 @@ class SlotTracker:
         s.seq = seq
         s.task_id = task_id
         s.offset = -1
-        s.done = 0
         s.start = _monotonic()
         s.gen += 1
 
@@ -193,7 +189,6 @@ def claim(table: Any, lock: Any) -> SlotTracker | NullTracker:
         s.seq = -1
         s.task_id = -1
         s.offset = -1
-        s.done = 0
         s.start = _monotonic()
         s.gen += 1
         s.pid = pid  # last: the parent ignores slots whose pid is 0
