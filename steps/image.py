@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from steps.image_args import COLOR_ARG, FILTER_ARG, NO_ARGS, SIZE, color_in, resample
-from steps.image_meta import carry, orientation, set_upright
+from steps.image_meta import orientation, set_upright
 from steps.image_open import ImageError, loaded
 from steps.image_ops import (
     WIDE,
@@ -305,7 +305,7 @@ def autocontrast(value: Any, cutoff: float = 0) -> Image:
         base = PILImage.merge(img.mode[:-1], colour)
         out = ImageOps.autocontrast(base, cutoff)
         out.putalpha(alpha)
-        return carry(img, out)
+        return out
     return ImageOps.autocontrast(img, cutoff)
 
 

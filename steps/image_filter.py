@@ -48,7 +48,7 @@ def filter_(value: Any, min_width: int | None = None, max_width: int | None = No
                              f"the maximum of {high}")
     img = as_image(value)
     w, h = img.size
-    if exif_orientation(img) >= 5:  # 5-8 turn the picture a quarter: shown h x w
+    if exif_orientation(img, header_only=True) >= 5:  # 5-8 turn the picture a quarter: shown h x w
         w, h = h, w
     keep = ((min_width is None or w >= min_width) and (max_width is None or w <= max_width)
             and (min_height is None or h >= min_height)

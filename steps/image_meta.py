@@ -59,8 +59,14 @@ def carry(src: Image, out: Image) -> Image:
     return out
 
 
-def orientation(img: Image) -> int:
-    """The EXIF orientation (1-8) the image's header says; 1 when there is none."""
+def orientation(img: Image, header_only: bool = False) -> int:
+    """The EXIF orientation (1-8) the image's file says; 1 when there is none.
+
+    ``header_only``: never decode to find out. Pillow reads a PNG's EXIF chunk that
+    comes after the pixels only by decoding them; such a PNG then counts as upright.
+    """
+    if header_only and img.format == "PNG" and "exif" not in img.info:
+        return 1
     try:
         turn = img.getexif().get(ORIENTATION, 1)
     except Exception:  # noqa: BLE001 - unreadable EXIF means no orientation

@@ -107,7 +107,7 @@ def fit_mode(img: Image, fmt: str) -> Image:
             return fit_mode(img.convert("L" if mode[0] == "L" else "RGB"), fmt)
         raise ImageError(f"cannot save {mode} with transparency as {fmt}, which has no "
                          "alpha: add an image.flatten step before image.save (with: "
-                         "{background: white}) or save as .png or .webp")
+                         "{background: white}), or use .png or .webp")
     if mode in WIDE:
         lo, hi = img.getextrema()
         if lo < 0 or hi > 65535:

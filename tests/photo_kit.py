@@ -142,20 +142,24 @@ def convert_by_hand(rgb: tuple[int, int, int], space: Space) -> tuple[float, flo
 # ---------------------------------------------------------------- camera EXIF
 
 MODEL, COPYRIGHT, ORIENTATION = 0x0110, 0x8298, 0x0112
-EXIF_IFD, GPS_IFD, DATE_TAKEN = 0x8769, 0x8825, 0x9003
+EXIF_IFD, GPS_IFD, DATE_TAKEN, PIXEL_X, PIXEL_Y = 0x8769, 0x8825, 0x9003, 0xA002, 0xA003
 CAMERA = {"model": "Flowcam X100", "copyright": "(c) Jane Doe", "taken": "2024:05:01 10:30:00",
           "lat": (52.0, 22.0, 30.0)}
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+       b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
+       b'dc:rights="Jane Doe"/></rdf:RDF></x:xmpmeta>')
 
 
-def camera_exif(orientation: int = 6) -> bytes:
-    """EXIF as a camera writes it: model, copyright, orientation, date taken, GPS."""
+def camera_exif(orientation: int = 6, size: tuple[int, int] = (160, 80)) -> bytes:
+    """EXIF as a camera writes it: model, copyright, orientation, date taken, size, GPS."""
     from PIL import Image
 
     exif = Image.Exif()
     exif[MODEL] = CAMERA["model"]
     exif[COPYRIGHT] = CAMERA["copyright"]
     exif[ORIENTATION] = orientation
-    exif.get_ifd(EXIF_IFD)[DATE_TAKEN] = CAMERA["taken"]
+    sub = exif.get_ifd(EXIF_IFD)
+    sub.update({DATE_TAKEN: CAMERA["taken"], PIXEL_X: size[0], PIXEL_Y: size[1]})
     gps = exif.get_ifd(GPS_IFD)
     gps.update({1: "N", 2: CAMERA["lat"], 3: "E", 4: (4.0, 53.0, 0.0)})
     return exif.tobytes()
@@ -163,7 +167,7 @@ def camera_exif(orientation: int = 6) -> bytes:
 
 def camera_jpeg(path: Path, size: tuple[int, int] = (160, 80), orientation: int = 6,
                 icc: bytes | None = None) -> Path:
-    """A photo-like JPEG with camera EXIF (and ``icc`` embedded if given).
+    """A photo-like JPEG with camera EXIF and XMP (and ``icc`` embedded if given).
 
     Stored ``size`` with a red block top-left; orientation 6 shows it turned clockwise.
     """
@@ -175,9 +179,44 @@ def camera_jpeg(path: Path, size: tuple[int, int] = (160, 80), orientation: int 
 
     img = photo_like(size, 4)
     img.paste((255, 0, 0), (0, 0, size[0] // 4, size[1] // 4))
-    params = {"exif": camera_exif(orientation), "quality": 92}
+    params = {"exif": camera_exif(orientation, size), "quality": 92, "xmp": XMP}
     if icc:
         params["icc_profile"] = icc
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, "JPEG", **params)
     return path
+
+
+# ---------------------------------------------------------------- workflows
+
+MODES = ("serial", "local")  # mode: serial in flow's process; the default: the local pool
+
+
+def write_workflow(folder: Path, glob: str, steps: str, mode: str = "local") -> Path:
+    """``folder/wf.yaml``: one input ``photos`` (``glob``) and ``steps`` (YAML list items).
+
+    ``mode: serial`` is set for every step through ``defaults`` when asked; "local"
+    leaves flow's default (the process pool).
+    """
+    defaults = "defaults: {parallel: {mode: serial}}\n" if mode == "serial" else ""
+    path = folder / "wf.yaml"
+    path.write_text(f"flow: 1\nname: photos\n{defaults}inputs:\n  photos: {{glob: \"{glob}\"}}\n"
+                    f"steps:\n{steps}")
+    return path
+
+
+def corpus_photos(folder: Path, *keys: str) -> dict[str, Path]:
+    """The corpus's ``keys`` (tests/make_corpus.py), alone in ``folder/photos``."""
+    try:
+        from tests.make_corpus import make_corpus
+    except ImportError:  # tests/ is not a package: pytest put its folder on sys.path
+        from make_corpus import make_corpus
+
+    corpus = make_corpus(folder / "corpus")
+    photos = folder / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for key in keys:
+        out[key] = photos / corpus[key].name
+        out[key].write_bytes(corpus[key].read_bytes())
+    return out
