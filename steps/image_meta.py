@@ -103,7 +103,6 @@ def _kept_exif(img: Image, out: Image, policy: str) -> Exif | None:
     from PIL import Image as PILImage
 
     exif = _exif(img)
-    turn = orientation(img)
     if policy == "keep":
         if exif is None:
             return None
@@ -115,6 +114,7 @@ def _kept_exif(img: Image, out: Image, policy: str) -> Exif | None:
     kept = PILImage.Exif()
     if policy == "minimal" and exif is not None and COPYRIGHT in exif:
         kept[COPYRIGHT] = exif[COPYRIGHT]
+    turn = orientation(img)
     if turn != 1:  # without it the picture would show turned
         kept[ORIENTATION] = turn
     return kept if len(kept) else None

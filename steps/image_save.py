@@ -119,8 +119,6 @@ def fit_mode(img: Image, fmt: str) -> Image:
         return fit_mode(img.convert("RGB"), fmt)
     if mode == "1":
         return fit_mode(img.convert("L"), fmt)
-    if mode == "L" and "RGB" in stores:
-        return img.convert("RGB")
     raise ImageError(f"cannot save mode {mode} as {fmt}; use .tiff or image.convert first")
 
 
