@@ -145,6 +145,7 @@ MODEL, COPYRIGHT, ORIENTATION = 0x0110, 0x8298, 0x0112
 EXIF_IFD, GPS_IFD, DATE_TAKEN, PIXEL_X, PIXEL_Y = 0x8769, 0x8825, 0x9003, 0xA002, 0xA003
 CAMERA = {"model": "Flowcam X100", "copyright": "(c) Jane Doe", "taken": "2024:05:01 10:30:00",
           "lat": (52.0, 22.0, 30.0)}
+PATCH = (60, 160, 90)  # a green that Adobe RGB and ProPhoto put well away from sRGB's
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
        b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
        b'dc:rights="Jane Doe"/></rdf:RDF></x:xmpmeta>')
@@ -169,7 +170,8 @@ def camera_jpeg(path: Path, size: tuple[int, int] = (160, 80), orientation: int 
                 icc: bytes | None = None) -> Path:
     """A photo-like JPEG with camera EXIF and XMP (and ``icc`` embedded if given).
 
-    Stored ``size`` with a red block top-left; orientation 6 shows it turned clockwise.
+    Stored ``size`` with a red block top-left and a ``PATCH`` of one colour bottom-right
+    (the rest is noisy); orientation 6 shows it turned clockwise.
     """
 
     try:
@@ -177,8 +179,9 @@ def camera_jpeg(path: Path, size: tuple[int, int] = (160, 80), orientation: int 
     except ImportError:  # tests/ is not a package: pytest put its folder on sys.path
         from make_corpus import photo_like
 
-    img = photo_like(size, 4)
+    img = photo_like(size, 4)  # with noise: not the same twice
     img.paste((255, 0, 0), (0, 0, size[0] // 4, size[1] // 4))
+    img.paste(PATCH, (size[0] * 3 // 4, size[1] * 3 // 4, size[0], size[1]))
     params = {"exif": camera_exif(orientation, size), "quality": 92, "xmp": XMP}
     if icc:
         params["icc_profile"] = icc
