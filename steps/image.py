@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from steps.image_args import COLOR_ARG, FILTER_ARG, NO_ARGS, SIZE, resample
+from steps.image_args import COLOR_ARG, FILTER_ARG, NO_ARGS, SIZE, color_in, resample
+from steps.image_meta import orientation, set_upright
 from steps.image_open import ImageError, loaded
 from steps.image_ops import (
     WIDE,
@@ -34,7 +35,7 @@ from steps.image_ops import (
     thumbnail_size,
     to_8bit,
 )
-from steps.image_save import save_image
+from steps.image_save import SAVE_SCHEMA, format_for, save_image, warn_ignored
 from steps.image_spill import spill
 from steps.registry import ValueKind, step
 
@@ -57,17 +58,16 @@ def open_(value: Any) -> Image:
 
 @step("image.auto_orient", drops=False, schema=NO_ARGS, takes="image", gives="image")
 def auto_orient(value: Any) -> Image:
-    """Turn the image upright as its EXIF orientation says (unchanged when it is upright)."""
+    """Turn the image upright as its EXIF orientation says (unchanged when it is upright).
+
+    The rest of the EXIF stays; its orientation tag says 1 (upright) from then on.
+    """
     from PIL import ImageOps
 
     img = as_image(value)
-    try:
-        turn = img.getexif().get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - unreadable EXIF: nothing to honour
-        return img
-    if turn in (None, 1) or not isinstance(turn, int) or not 2 <= turn <= 8:
+    if orientation(img) == 1:
         return img  # untouched and still lazy, so a later step can draft the JPEG
-    return ImageOps.exif_transpose(loaded(img))
+    return set_upright(ImageOps.exif_transpose(loaded(img)))
 
 
 _RESIZE_SCHEMA = {
@@ -201,11 +201,7 @@ def rotate(value: Any, degrees: float, expand: bool = True,
         return img
     if turn in _QUARTER_TURNS and (expand or turn == 180):
         return img.transpose(getattr(PILImage.Transpose, _QUARTER_TURNS[int(turn)]))
-    fill = None
-    if color is not None:
-        from PIL import ImageColor
-
-        fill = ImageColor.getcolor(color, img.mode)
+    fill = None if color is None else color_in(color, img.mode)
     return img.rotate(degrees, resample(filter), expand=expand, fillcolor=fill)
 
 
@@ -335,28 +331,17 @@ def measure(value: Any, what: str) -> float | int:
     return brightness(img)
 
 
-_SAVE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "to": {"type": "string", "minLength": 1,
-               "description": "output path; a template like 'out/{stem}.jpg'; the suffix "
-                              "picks the format unless 'format' is given"},
-        "format": {"type": "string", "enum": ["jpeg", "png", "webp", "gif", "tiff", "bmp"],
-                   "description": "image format, when the suffix should not decide"},
-        "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 85,
-                    "description": "JPEG/WebP quality (default 85)"},
-    },
-    "required": ["to"],
-}
-
-
-@step("image.save", drops=False, schema=_SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
+@step("image.save", drops=False, schema=SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
 def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the user's name
-         quality: int = 85) -> str:
-    """Write the image (atomically: whole or not at all); gives the output path.
+         quality: int | None = None, metadata: str = "keep", **options: Any) -> str:
+    """Write the image (atomically: whole or not at all) with its colour profile; gives the path.
 
     Modes the format cannot store are converted where that is lossless or standard
     (palette to RGB, opaque RGBA to RGB, CMYK to RGB for PNG, 16-bit to 8-bit for
-    JPEG with a notice); transparency that JPEG would lose is refused.
+    JPEG with a notice); transparency that JPEG would lose is refused (flatten it).
+    ``metadata``, ``options``: see SAVE_SCHEMA; options the format has no use for
+    are said once and ignored.
     """
-    return save_image(as_image(value), to, format, quality)
+    fmt = format_for(to, format)
+    warn_ignored(fmt, {"quality": quality, **options})
+    return save_image(as_image(value), to, fmt, quality, metadata, **options)

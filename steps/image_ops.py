@@ -12,6 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from steps.image_args import color_in, place
 from steps.image_open import DRAFTABLE, ImageError, loaded, open_path
 from steps.image_spill import SPILL_SUFFIX, read_spill
 
@@ -120,21 +121,13 @@ def cover_box(w: int, h: int, bw: int, bh: int) -> tuple[float, float, float, fl
     return (0, (h - ch) / 2, w, (h + ch) / 2)
 
 
-def pad(img: Image, size: tuple[int, int], color: str | None) -> Image:
+def pad(img: Image, size: tuple[int, int], color: str | None,
+        position: str = "center") -> Image:
+    """``img`` on a ``size`` canvas of ``color`` (None: black, or transparent with alpha)."""
     from PIL import Image as PILImage
 
-    mode = img.mode
-    if color is None:
-        fill: Any = 0  # black, or fully transparent where there is alpha
-    else:
-        from PIL import ImageColor
-
-        try:
-            fill = ImageColor.getcolor(color, mode)
-        except ValueError:
-            raise ValueError(f"unknown colour {color!r}") from None
-    canvas = PILImage.new(mode, size, fill)
-    canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
+    canvas = PILImage.new(img.mode, size, color_in(color, img.mode))
+    canvas.paste(img, place(size, img.size, position))
     canvas.info = dict(img.info)
     return canvas
 

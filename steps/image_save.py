@@ -1,5 +1,7 @@
 """Saving an image: the format from the suffix, a mode the format can store, atomically.
 
+Also each format's options (quality, progressive, optimize, lossless, compression)
+and, through :mod:`steps.image_meta`, the profile and metadata the file keeps.
 Pillow is imported inside the functions, as everywhere in ``steps/``.
 """
 
@@ -10,6 +12,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from steps.atomic import atomic_path
+from steps.image_meta import metadata_params
 from steps.image_open import ImageError, loaded, one_line
 from steps.image_ops import WIDE, smooth, to_8bit
 from steps.registry import StepNotice
@@ -18,7 +21,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 _EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG",
-               ".webp": "WEBP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+               ".webp": "WEBP", ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+               ".avif": "AVIF"}
 # Modes each format stores as they are; a format not listed here is left to Pillow.
 _STORES = {
     "JPEG": {"1", "L", "RGB", "RGBX", "CMYK", "YCbCr"},
@@ -26,8 +30,45 @@ _STORES = {
     "WEBP": {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX"},
     "GIF": {"1", "L", "P", "PA", "RGB", "RGBA", "LA"},
     "BMP": {"1", "L", "P", "RGB", "RGBA"},
+    "AVIF": {"L", "RGB", "RGBA"},
 }
-_LOSSY = {"JPEG", "WEBP"}
+_FORMATS = ["jpeg", "png", "webp", "avif", "tiff", "gif", "bmp"]
+SAVE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "string", "minLength": 1,
+               "description": "output path; a template like 'out/{stem}.jpg'; the suffix "
+                              "picks the format unless 'format' is given"},
+        "format": {"type": "string", "enum": _FORMATS,
+                   "description": "image format, when the suffix should not decide"},
+        "quality": {"type": "integer", "minimum": 1, "maximum": 100,
+                    "description": "JPEG, WebP and AVIF quality (default: JPEG 85, WebP 80, "
+                                   "AVIF 60, about the same look)"},
+        "metadata": {"type": "string", "enum": ["keep", "strip", "minimal"], "default": "keep",
+                     "description": "keep: colour profile, EXIF (camera, dates, GPS), XMP; "
+                                    "minimal: colour profile and copyright only; strip: "
+                                    "nothing, not even the colour profile. An EXIF "
+                                    "orientation the pixels still need is always written"},
+        "progressive": {"type": "boolean", "default": False,
+                        "description": "JPEG: progressive (shows coarse first while loading)"},
+        "optimize": {"type": "boolean", "default": False,
+                     "description": "JPEG, PNG: spend more time for a smaller file"},
+        "lossless": {"type": "boolean", "default": False,
+                     "description": "WebP: lossless (quality then sets the effort)"},
+        "compression": {"type": "integer", "minimum": 0, "maximum": 9,
+                        "description": "PNG: zlib level, 0 (none, fast) to 9 (smallest); "
+                                       "default 6"},
+    },
+    "required": ["to"],
+    "examples": [{"to": "web/{stem}.jpg", "quality": 82, "progressive": True},
+                 {"to": "archive/{relpath}.png", "compression": 9, "metadata": "keep"}],
+}
+# Quality where none is given: about the same look in each (AVIF's scale runs lower).
+QUALITY = {"JPEG": 85, "WEBP": 80, "AVIF": 60}
+# The formats each option of image.save applies to (its default means "not given").
+OPTIONS = {"quality": (set(QUALITY), None), "progressive": ({"JPEG"}, False),
+           "optimize": ({"JPEG", "PNG"}, False), "lossless": ({"WEBP"}, False),
+           "compression": ({"PNG"}, None)}
 
 
 def format_for(path: str, fmt: str | None) -> str:
@@ -60,9 +101,13 @@ def fit_mode(img: Image, fmt: str) -> Image:
     if mode in ("P", "PA"):
         return fit_mode(smooth(img), fmt)
     if mode in ("RGBA", "LA", "RGBa", "La"):
+        if "RGBA" in stores and mode != "RGBA":
+            return img.convert("RGBA")
         if img.getchannel("A").getextrema()[0] == 255:
             return fit_mode(img.convert("L" if mode[0] == "L" else "RGB"), fmt)
-        raise ImageError(f"cannot save {mode} with transparency as {fmt}; use .png")
+        raise ImageError(f"cannot save {mode} with transparency as {fmt}, which has no "
+                         "alpha: add an image.flatten step before image.save (with: "
+                         "{background: white}), or use .png or .webp")
     if mode in WIDE:
         lo, hi = img.getextrema()
         if lo < 0 or hi > 65535:
@@ -77,37 +122,56 @@ def fit_mode(img: Image, fmt: str) -> Image:
     raise ImageError(f"cannot save mode {mode} as {fmt}; use .tiff or image.convert first")
 
 
-def _orientation(img: Image) -> int:
+def avif_ready() -> bool:
+    """Whether this Pillow can write AVIF (wheels from 11.3 on bring libavif)."""
+    from PIL import features
+
     try:
-        return int(img.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - unreadable EXIF means no orientation
-        return 1
+        return bool(features.check("avif"))
+    except ValueError:  # a Pillow older than the AVIF plugin does not know the name
+        return False
+
+
+def encoder_params(fmt: str, quality: int | None = None, **options: Any) -> dict[str, Any]:
+    """Pillow's save parameters for the options (see ``OPTIONS``) that apply to ``fmt``."""
+    params: dict[str, Any] = {}
+    if fmt in QUALITY:
+        params["quality"] = quality or QUALITY[fmt]
+    if fmt == "JPEG":
+        params["progressive"] = bool(options.get("progressive"))
+    if fmt in ("JPEG", "PNG"):
+        params["optimize"] = bool(options.get("optimize"))
+    if fmt == "WEBP" and options.get("lossless"):
+        params["lossless"] = True  # quality is then the effort spent on compressing
+    if fmt == "PNG" and options.get("compression") is not None:
+        params["compress_level"] = options["compression"]
+    return params
+
+
+def warn_ignored(fmt: str, given: dict[str, Any]) -> None:
+    """Say once (a StepNotice) which options in ``given`` ``fmt`` has no use for."""
+    for name, (formats, unset) in OPTIONS.items():
+        if given.get(name, unset) != unset and fmt not in formats:
+            names = ", ".join(sorted(f.lower() for f in formats))
+            warnings.warn(StepNotice(f"image.save: '{name}' applies to {names} only; "
+                                     f"ignored for {fmt.lower()}"), stacklevel=3)
 
 
 def save_image(img: Image, to: str | os.PathLike[str], fmt: str | None = None,
-               quality: int = 85) -> str:
+               quality: int | None = None, metadata: str = "keep", **options: Any) -> str:
     """Write ``img`` to ``to`` atomically, in a mode the format takes; returns ``to``.
 
-    Keeps the ICC colour profile and a non-default EXIF orientation (so viewers still
-    turn an image that was not auto-oriented); other metadata is dropped.
+    ``quality`` (default per format: ``QUALITY``) and ``options`` (``OPTIONS``) go to
+    the formats that take them; ``metadata`` is the policy of :mod:`steps.image_meta`
+    (keep, minimal or strip).
     """
     fmt = format_for(to, fmt)
-    src_mode = img.mode
+    if fmt == "AVIF" and not avif_ready():
+        raise ImageError("this Pillow cannot write AVIF (it was built without libavif); "
+                         "save as .webp, or install a Pillow with AVIF (11.3 or later)")
     out = fit_mode(loaded(img), fmt)
-    params: dict[str, Any] = {}
-    if fmt in _LOSSY:
-        params["quality"] = quality
-    icc = img.info.get("icc_profile")
-    if icc and (out.mode == src_mode or src_mode in ("P", "PA", "RGBA")):
-        params["icc_profile"] = icc
-    if ("exif" in img.info or "xmp" in img.info) and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        turn = _orientation(img)
-        if turn != 1:
-            from PIL import Image as PILImage
-
-            exif = PILImage.Exif()
-            exif[0x0112] = turn
-            params["exif"] = exif.tobytes()
+    out, params = metadata_params(img, out, fmt, metadata)
+    params.update(encoder_params(fmt, quality, **options))
     try:
         with atomic_path(to) as tmp:
             out.save(tmp, format=fmt, **params)

@@ -26,8 +26,9 @@ Kind = Literal["map", "reduce"]
 # check that an image step is not fed numbers.
 ValueType = Literal["any", "image", "number", "path"]
 
-BUILTIN_MODULES = ("steps.image", "steps.image_sheet", "steps.numeric", "steps.numeric_reduce",
-                   "steps.io", "steps.util")
+BUILTIN_MODULES = ("steps.image", "steps.image_sheet", "steps.image_color",
+                   "steps.image_compose", "steps.image_text", "steps.image_filter",
+                   "steps.numeric", "steps.numeric_reduce", "steps.io", "steps.util")
 ENTRY_POINT_GROUP = "flow.steps"
 
 
@@ -60,6 +61,9 @@ class StepDef:
     # Arguments that are output-path templates ("{stem}"): the engine fills them
     # per item, checks collisions and confinement, and passes the final path.
     outputs: tuple[str, ...] = ()
+    # Arguments that name a file the step reads (a watermark): validation checks that
+    # it exists, relative to the working directory, and the engine passes its full path.
+    reads: tuple[str, ...] = ()
     fold: Fold | None = None
     # Optional fast path for a chunk of values: batch(values, **args) -> list.
     # Must equal [fn(v, **args) for v in values] (None entries mean dropped).
@@ -78,7 +82,7 @@ class StepDef:
 
 def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
          description: str | None = None, takes: ValueType = "any", gives: ValueType = "any",
-         outputs: Iterable[str] = (), fold: Fold | None = None,
+         outputs: Iterable[str] = (), reads: Iterable[str] = (), fold: Fold | None = None,
          batch: Callable[..., Any] | None = None,
          shrink: Callable[..., tuple[int, int] | None] | None = None,
          drops: bool = True) -> Callable:
@@ -100,7 +104,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
         fn.__flow_step__ = StepDef(  # type: ignore[attr-defined]
             name=name, fn=fn, kind=kind, schema=sch,
             description=description or (doc[0] if doc else ""),
-            takes=takes, gives=gives, outputs=tuple(outputs), fold=fold,
+            takes=takes, gives=gives, outputs=tuple(outputs), reads=tuple(reads), fold=fold,
             batch=batch, shrink=shrink, drops=drops)
         return fn
 

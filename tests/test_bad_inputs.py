@@ -198,7 +198,9 @@ def test_palette_with_transparency(corpus, tmp_path):
     assert png.mode == "P" and "transparency" in png.info
     with pytest.raises(ImageError) as exc:
         S.save(S.open_(str(corpus["palette_alpha"])), to=str(tmp_path / "p.jpg"))
-    assert reason(exc) == "cannot save RGBA with transparency as JPEG; use .png"
+    assert reason(exc) == ("cannot save RGBA with transparency as JPEG, which has no alpha: "
+                           "add an image.flatten step before image.save (with: {background: "
+                           "white}), or use .png or .webp")
     opaque = Image.open(corpus["palette_alpha"]).convert("RGB").convert("P")
     assert saved(opaque, tmp_path / "o.jpg").mode == "RGB"
 

@@ -54,7 +54,8 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
     from steps.registry import load_registry
 
     problems = Collector()
-    loader = Loader(load_registry(), problems, allow_outside)
+    loader = Loader(load_registry(), problems, allow_outside,
+                    os.path.abspath(workdir or os.getcwd()))
     doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
     if doc is not None:
         _check_feeds(doc, problems)
@@ -72,10 +73,11 @@ class Loader:
     """Reads workflow files (one, and the ones it includes) into drafts, collecting problems."""
 
     def __init__(self, registry: dict[str, StepDef], problems: Collector,
-                 allow_outside: bool) -> None:
+                 allow_outside: bool, workdir: str) -> None:
         self.registry = registry
         self.problems = problems
         self.allow_outside = allow_outside
+        self.workdir = workdir
         # Where a ${...} could not be substituted: the only problem reported there.
         self.tainted: set[Pos] = set()
         self.subst: set[Problem] = set()
@@ -160,7 +162,21 @@ class Loader:
                     for message, hint in check_output(value.value, d.sd.kind == "reduce",
                                                       self.allow_outside):
                         self.add(value.pos, f"{path}.with.{arg}", message, hint)
+            for arg in d.sd.reads:
+                self.read_file(d, with_node.get(arg), f"{path}.with.{arg}")
         return d
+
+    def read_file(self, d: Draft, node: Node | None, path: str) -> None:
+        """A file a step reads must exist; the step gets its full path (workers' cwd differs)."""
+        if not (isinstance(node, Scalar) and isinstance(node.value, str) and node.value):
+            return  # absent or of the wrong type: the schema says so
+        full = os.path.abspath(os.path.join(self.workdir, node.value))
+        if os.path.isfile(full):
+            d.args[path.rpartition(".")[2]] = full
+            return
+        what = "a folder, not a file" if os.path.isdir(full) else "file not found"
+        self.add(node.pos, path, f"{what}: '{node.value}'",
+                 f"relative paths start from the working directory, {self.workdir}")
 
     def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
         """``py:module.path:function``, imported with the workflow's folder on sys.path."""

@@ -34,7 +34,8 @@ from runner.run.feed import Feed, auto_chunksize
 from runner.run.prepare import Prepared, prepare, spill_dir
 from runner.run.scheduler import Scheduler, StageRun, Stopped
 
-PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.numeric",
+PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
+           "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
            "steps.numeric_reduce", "steps.io", "steps.util")
 
 
