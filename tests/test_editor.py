@@ -184,7 +184,8 @@ def test_arguments_show_description_default_and_values_on_hover(editor):
     assert "Default: `contain`" in fit, fit
     assert "`sideways`" not in fit and "`cover`" in fit  # the allowed values
     quality = hover('quality: "${quality}"')  # a param there: still the argument
-    assert "JPEG/WebP quality" in quality and "Default: `85`" in quality, quality
+    # quality's default depends on the format, so its description says it, per format
+    assert "JPEG, WebP and AVIF quality" in quality and "JPEG 85" in quality, quality
     assert "target width in pixels" in hover("width: ${size}")
     assert "Resize to width x height" in hover("with:\n      width"), "the step's description"
 
