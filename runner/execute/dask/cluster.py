@@ -42,6 +42,8 @@ class Cluster:
             return
         for nanny in list(getattr(self.local, "workers", {}).values()):
             pid = getattr(nanny, "pid", None)
+            with contextlib.suppress(Exception):  # its nanny must not start another
+                nanny.close_gracefully(reason="flow-cancel")
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
@@ -78,6 +80,12 @@ def start_local(options: ExecutorOptions) -> Cluster:
         except BaseException:
             local.close(timeout=2)
             raise
+
+
+def quiet_logs() -> None:
+    """Dask logs to stderr what flow reports itself (a worker lost, a connection closed at
+    the end): only its critical messages get through."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager

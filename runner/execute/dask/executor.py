@@ -49,7 +49,7 @@ __all__ = ["DaskExecutor"]
 
 MONITOR_EVERY = 0.05  # seconds between the monitor's looks at what is overdue
 THREADS_EVERY = 1.0  # seconds between asking the scheduler how many threads its workers have
-NEWS_WAIT = 5.0  # seconds a failed submission waits for its watcher's word
+NEWS_WAIT = 3.0  # seconds a failed submission waits for its watcher's word
 MAX_REQUEUE = 3  # resends of a task lost through no fault of its own
 NEEDS_DASK = 'the dask executor needs dask: pip install "flow[dask]"'
 MARKS = "dask-began"  # the folder of began-markers in ExecutorOptions.scratch
@@ -90,6 +90,7 @@ class DaskExecutor(Executor):
         self._paths = tuple(options.extra_paths)
         self._workers = max(1, options.workers)
         self._marks = _marks_dir(options.scratch)
+        clusters.quiet_logs()
         try:
             if self.address is None:
                 with clusters.sigint_blocked():

@@ -116,7 +116,15 @@ def look(nanny: Any, workers: dict[int, str], told: set[str]) -> None:
 
 
 def _tell(nanny: Any, run: str, msg: dict[str, Any]) -> None:
-    nanny.loop.add_callback(nanny.log_event, topic(run), msg)
+    """Send ``msg`` on the run's topic, from the nanny's event loop; a nanny on its way out
+    (its cluster closing) says nothing."""
+    if getattr(getattr(nanny, "status", None), "name", "running") == "running":
+        nanny.loop.add_callback(_send, nanny, topic(run), msg)
+
+
+async def _send(nanny: Any, name: str, msg: dict[str, Any]) -> None:
+    with contextlib.suppress(Exception):  # the scheduler may be gone: nobody is listening
+        await nanny.scheduler.log_event(topic=name, msg=msg)
 
 
 def end_run(run: str, dask_worker: Any = None) -> list[int]:

@@ -1,0 +1,123 @@
+"""A real Dask cluster for tests: ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1.
+
+Started as a user starts them on other machines (``python -m dask scheduler --scheduler-file
+F``, ``python -m dask worker --nthreads 1 --scheduler-file F``), each in its own session so
+that a test can kill a whole worker (its nanny and its worker process) or only the worker
+process under its nanny. ``tmp_per_worker`` gives every worker its own temporary folder, as
+workers on other machines have: nothing of flow's machine is then shared with them but
+the working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests import faults
+
+REPO = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0  # seconds for a scheduler or a worker to come up on a loaded machine
+
+
+class ProcCluster:
+    """A scheduler process and worker processes; :meth:`close` ends them all."""
+
+    def __init__(self, root: Path, workers: int = 2, tmp_per_worker: bool = False) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.file = root / "scheduler.json"
+        self.tmp_per_worker = tmp_per_worker
+        self.env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.workers: list[subprocess.Popen] = []
+        self._client: Any = None
+        self.scheduler = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0",
+                                      "--no-dashboard", "--scheduler-file", str(self.file)],
+                                     self.env, "scheduler")
+        for _ in range(workers):
+            self.add_worker(wait=False)
+        self.wait_workers(workers)
+
+    def _spawn(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process keeps it
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env,
+                                stdout=log, stderr=log, start_new_session=True)
+
+    @property
+    def address(self) -> str:
+        """The scheduler's address, once it has written its file."""
+        end = time.monotonic() + START_TIMEOUT
+        while True:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                return json.loads(self.file.read_text())["address"]
+            assert time.monotonic() < end, "the scheduler did not start"
+            time.sleep(0.05)
+
+    @property
+    def client(self) -> Any:
+        """A client of this cluster, for the tests' own questions."""
+        if self._client is None:
+            from distributed import Client
+
+            self._client = Client(self.address, timeout="30s")
+        return self._client
+
+    def add_worker(self, wait: bool = True) -> subprocess.Popen:
+        """Start one more single-thread worker (with its nanny)."""
+        env = dict(self.env)
+        n = len(self.workers)
+        if self.tmp_per_worker:
+            tmp = self.root / f"tmp-worker-{n}"
+            tmp.mkdir(exist_ok=True)
+            env["TMPDIR"] = str(tmp)
+        proc = self._spawn(["worker", "--nthreads", "1", "--scheduler-file", str(self.file),
+                            "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{n}"],
+                           env, f"worker-{n}")
+        self.workers.append(proc)
+        if wait:
+            self.wait_workers(len(self.live()))
+        return proc
+
+    def live(self) -> list[subprocess.Popen]:
+        """The ``dask worker`` processes still running."""
+        return [p for p in self.workers if p.poll() is None]
+
+    def wait_workers(self, count: int, timeout: float = START_TIMEOUT) -> None:
+        """Wait until the scheduler has ``count`` workers."""
+        end = time.monotonic() + timeout
+        while len(self.client.scheduler_info(n_workers=-1)["workers"]) < count:
+            assert time.monotonic() < end, f"fewer than {count} workers came up"
+            time.sleep(0.05)
+
+    def worker_pids(self) -> dict[str, int]:
+        """Each worker's address and the pid of its worker process."""
+        return self.client.run(os.getpid)
+
+    def kill_whole(self, proc: subprocess.Popen) -> None:
+        """SIGKILL a worker and its nanny: the worker leaves the cluster for good."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def close(self) -> None:
+        """End every process of the cluster."""
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close(timeout=5)
+        for proc in [*self.workers, self.scheduler]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in [*self.workers, self.scheduler]:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(10)
+
+
+def nanny_children(cluster: ProcCluster) -> set[int]:
+    """The worker processes under the cluster's nannies, right now."""
+    return {kid for proc in cluster.live() for kid in faults.descendants_of(proc.pid)}
