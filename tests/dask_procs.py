@@ -2,10 +2,11 @@
 
 Started as a user starts them on other machines (``python -m dask scheduler --scheduler-file
 F``, ``python -m dask worker --nthreads 1 --scheduler-file F``), each in its own session so
-that a test can kill a whole worker (its nanny and its worker process) or only the worker
-process under its nanny. ``tmp_per_worker`` gives every worker its own temporary folder, as
-workers on other machines have: nothing of flow's machine is then shared with them but
-the working directory.
+that a test can kill a whole worker (its nanny and its worker process). A worker on another
+machine has its own temporary folder (``own_tmp``) and its own pids (``own_pids``: a pid
+namespace, where ``unshare`` may make one, as root on Linux): with both, nothing of flow's
+machine is shared with it but the working directory. Tell such workers apart by their
+addresses: their pids mean nothing outside.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests import faults
-
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0  # seconds for a scheduler or a worker to come up on a loaded machine
 
@@ -29,11 +28,13 @@ START_TIMEOUT = 60.0  # seconds for a scheduler or a worker to come up on a load
 class ProcCluster:
     """A scheduler process and worker processes; :meth:`close` ends them all."""
 
-    def __init__(self, root: Path, workers: int = 2, tmp_per_worker: bool = False) -> None:
+    def __init__(self, root: Path, workers: int = 2, own_tmp: bool = False,
+                 own_pids: bool = False) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.file = root / "scheduler.json"
-        self.tmp_per_worker = tmp_per_worker
+        self.own_tmp = own_tmp
+        self.own_pids = own_pids and own_pid_space_works()
         self.env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.workers: list[subprocess.Popen] = []
         self._client: Any = None
@@ -44,9 +45,10 @@ class ProcCluster:
             self.add_worker(wait=False)
         self.wait_workers(workers)
 
-    def _spawn(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], env: dict[str, str], name: str,
+               wrap: tuple[str, ...] = ()) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process keeps it
-        return subprocess.Popen([sys.executable, "-m", "dask", *args], env=env,
+        return subprocess.Popen([*wrap, sys.executable, "-m", "dask", *args], env=env,
                                 stdout=log, stderr=log, start_new_session=True)
 
     @property
@@ -72,17 +74,23 @@ class ProcCluster:
         """Start one more single-thread worker (with its nanny)."""
         env = dict(self.env)
         n = len(self.workers)
-        if self.tmp_per_worker:
+        if self.own_tmp:
             tmp = self.root / f"tmp-worker-{n}"
             tmp.mkdir(exist_ok=True)
             env["TMPDIR"] = str(tmp)
         proc = self._spawn(["worker", "--nthreads", "1", "--scheduler-file", str(self.file),
                             "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{n}"],
-                           env, f"worker-{n}")
+                           env, f"worker-{n}", UNSHARE if self.own_pids else ())
         self.workers.append(proc)
         if wait:
             self.wait_workers(len(self.live()))
         return proc
+
+    def ensure(self, count: int) -> None:
+        """Start workers until ``count`` run (a test may have ended some), and wait for them."""
+        for _ in range(count - len(self.live())):
+            self.add_worker(wait=False)
+        self.wait_workers(count)
 
     def live(self) -> list[subprocess.Popen]:
         """The ``dask worker`` processes still running."""
@@ -95,8 +103,12 @@ class ProcCluster:
             assert time.monotonic() < end, f"fewer than {count} workers came up"
             time.sleep(0.05)
 
+    def addresses(self) -> set[str]:
+        """The addresses of the workers the scheduler knows now."""
+        return set(self.client.scheduler_info(n_workers=-1)["workers"])
+
     def worker_pids(self) -> dict[str, int]:
-        """Each worker's address and the pid of its worker process."""
+        """Each worker's address and the pid of its worker process (in its pid namespace)."""
         return self.client.run(os.getpid)
 
     def kill_whole(self, proc: subprocess.Popen) -> None:
@@ -118,6 +130,12 @@ class ProcCluster:
                 proc.wait(10)
 
 
-def nanny_children(cluster: ProcCluster) -> set[int]:
-    """The worker processes under the cluster's nannies, right now."""
-    return {kid for proc in cluster.live() for kid in faults.descendants_of(proc.pid)}
+UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc")
+
+
+def own_pid_space_works() -> bool:
+    """Whether this machine lets a test start a process in a pid namespace of its own."""
+    try:
+        return subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

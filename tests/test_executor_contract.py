@@ -51,7 +51,7 @@ def procs(tmp_path_factory: pytest.TempPathFactory):
     """A cluster of real scheduler and worker processes, for this module's ``dask-procs``."""
     from tests.dask_procs import ProcCluster
 
-    cluster = ProcCluster(tmp_path_factory.mktemp("dask-procs"), tmp_per_worker=True)
+    cluster = ProcCluster(tmp_path_factory.mktemp("dask-procs"), own_tmp=True)
     yield cluster
     cluster.close()
 

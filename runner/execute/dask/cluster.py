@@ -32,9 +32,11 @@ class Cluster:
     client: Any
     local: Any = None
 
-    def threads(self) -> int:
-        """The worker threads the scheduler reports now."""
-        return sum(self.client.nthreads().values())
+    def census(self) -> tuple[int, bool]:
+        """The worker threads the scheduler reports now, and whether every worker has a
+        nanny (then a worker that dies with nobody saying why has left whole)."""
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        return sum(w.get("nthreads", 0) for w in workers), all(w.get("nanny") for w in workers)
 
     def end_own_workers(self) -> None:
         """SIGKILL the worker processes of flow's own cluster (nothing else is touched)."""

@@ -12,8 +12,9 @@ Dead workers and timeouts are the nannies' business, wherever they run: flow reg
 :class:`runner.execute.dask.watch.Watch` on every nanny, which names the item a dead
 worker held and ends a worker past an item's timeout (its nanny starts it again), and
 says so on the run's event topic. Flow's monitor thread turns that news into
-:class:`Lost` completions; a submission whose future fails without news (a worker with
-no nanny) is lost after :data:`NEWS_WAIT` seconds, without an item.
+:class:`Lost` completions. A submission whose future fails without news for
+:data:`NEWS_WAIT` seconds lost a worker that left whole (nanny and all): it is sent
+again; on a cluster with workers that have no nanny it is lost without an item.
 
 dask is imported only when an executor starts: without it, a FlowError, not a traceback.
 """
@@ -77,6 +78,7 @@ class DaskExecutor(Executor):
         self._closed = False
         self._workers = 1  # what flow asked for: the capacity when the cluster says nothing
         self._threads = 0  # the cluster's worker threads, as its scheduler last reported them
+        self._nannies = False  # ... and whether each of its workers has a nanny (a watcher)
         self.startup_seconds = 0.0  # how long start() took (cluster and connection)
 
     # -- life --------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ class DaskExecutor(Executor):
                 self._cluster = clusters.connect(self.address)
             self._watch()
             with contextlib.suppress(Exception):  # not known: the fallback of capacity()
-                self._threads = self._cluster.threads()
+                self._threads, self._nannies = self._cluster.census()
         except Exception as exc:  # noqa: BLE001 - the user's address, or this machine
             self._shutdown()
             where = f"the Dask scheduler at {self.address}" if self.address else \
@@ -286,7 +288,7 @@ class DaskExecutor(Executor):
                 asked = time.monotonic()
                 with contextlib.suppress(Exception):  # keep the last count
                     if self._cluster is not None:
-                        self._threads = self._cluster.threads()
+                        self._threads, self._nannies = self._cluster.census()
 
     def _heard(self, news: dict[str, Any]) -> None:
         """A watcher's word: tasks lost at an item (a death or a timeout), and on a death,
@@ -316,10 +318,17 @@ class DaskExecutor(Executor):
                     self._resend(list(batch.tasks))
 
     def _overdue(self, now: float) -> None:
+        """Submissions whose worker died and whose watcher said nothing in time. Where every
+        worker has a nanny, the nanny went too: the worker left whole, through no fault of
+        the task, which runs again elsewhere. Else its items are found one by one."""
         with self._lock:
             late = [b for b in self._pending.values() if b.error and b.deadline <= now]
         for batch in late:
-            if self._claim(batch.key) is not None:
+            if self._claim(batch.key) is None:
+                continue
+            if self._nannies:
+                self._resend(list(batch.tasks))
+            else:
                 for lost in jobs.settle_silence(batch):
                     self._out.put(lost)
 

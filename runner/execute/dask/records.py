@@ -23,6 +23,7 @@ import shutil
 import struct
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # pid of the worker; the flow task it runs (-1: none yet); time.monotonic() when the
@@ -35,6 +36,10 @@ STALE_SECONDS = 24 * 3600  # a run folder untouched this long was left by a kill
 
 class DiedBefore(Exception):
     """This task began before on a worker that died: a scheduler's rerun, refused."""
+
+
+class Cancelled(Exception):
+    """Flow cancelled this task while it ran: it stops before its next item."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,9 @@ class TaskRecord:
     or when ``marker`` (a file on shared storage, or None) says it began on another host.
     """
 
-    def __init__(self, run: str, key: str, marker: str | None) -> None:
+    def __init__(self, run: str, key: str, marker: str | None,
+                 wanted: Callable[[], bool] | None = None) -> None:
+        self._wanted = wanted  # False once flow has cancelled the task
         folder = run_dir(run)
         os.makedirs(folder, exist_ok=True)
         self.path = os.path.join(folder, key)
@@ -106,7 +113,9 @@ class TaskRecord:
         struct.pack_into("=d", self._mm, 32, float(limit or 0.0))
 
     def begin(self, task_id: int, offset: int) -> None:
-        """Item ``offset`` starts now."""
+        """Item ``offset`` starts now (or :class:`Cancelled`: the task is no longer wanted)."""
+        if self._wanted is not None and not self._wanted():
+            raise Cancelled(task_id)
         # The start time first: a reader that sees the new offset sees its new start too.
         struct.pack_into("=d", self._mm, 16, time.monotonic())
         struct.pack_into("=q", self._mm, 24, offset)

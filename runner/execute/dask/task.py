@@ -6,7 +6,8 @@ stays a small share of the work). It keeps the submission's record on the worker
 (:mod:`runner.execute.dask.records`) while the chains run, so the nanny's watcher can
 name the item a dead worker held and end an item past its timeout, and it refuses a
 scheduler's rerun of a submission whose worker died (:class:`DiedBefore`, the one
-exception meant to reach Dask): flow decides what becomes of such tasks, not Dask.
+exception meant to reach Dask): flow decides what becomes of such tasks, not Dask. A task
+flow cancelled stops before its next item.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runner.execute.dask.records import DiedBefore, TaskRecord
@@ -43,7 +45,7 @@ def run_on_worker(payloads: tuple[bytes, ...], ticket: Ticket) -> tuple[bytes, .
 
     sys.path[:0] = [p for p in ticket.paths if p not in sys.path]
     marker = None if ticket.marks is None else os.path.join(ticket.marks, ticket.key)
-    record = TaskRecord(ticket.run, ticket.key, marker)
+    record = TaskRecord(ticket.run, ticket.key, marker, _wanted(ticket.key))
     out = []
     try:
         for payload, (task_id, limit) in zip(payloads, ticket.tasks, strict=True):
@@ -58,3 +60,20 @@ def run_on_worker(payloads: tuple[bytes, ...], ticket: Ticket) -> tuple[bytes, .
     finally:
         record.returned()
     return tuple(out)
+
+
+def _wanted(key: str) -> Callable[[], bool] | None:
+    """Whether this worker still wants task ``key`` run (flow may have cancelled it since:
+    Dask cannot stop a running task, so the task asks before each item)."""
+    try:
+        from distributed import get_worker
+
+        tasks = get_worker().state.tasks
+    except Exception:  # noqa: BLE001 - not in a Dask worker (a test), or an older Dask
+        return None
+
+    def wanted() -> bool:
+        ts = tasks.get(key)
+        return ts is not None and ts.state != "cancelled"
+
+    return wanted
