@@ -19,10 +19,14 @@ from typing import Any
 
 from runner.execute.base import ExecutorOptions
 
-# A dead worker fails its task at once (flow decides what to do with it), and a worker is
-# sent only the task it runs, so its death takes no queued task along.
+# flow's own cluster: a dead worker fails its task at once (flow decides what to do with
+# it); a worker is sent only the task it runs, so its death takes no queued task along;
+# its workers keep glibc's own malloc thresholds (Dask's MALLOC_TRIM_THRESHOLD_ makes
+# every image buffer a fresh mmap: thumbnails take 4% longer) and run no sampling profiler.
 OWN_CONFIG = {"distributed.scheduler.allowed-failures": 0,
-              "distributed.scheduler.worker-saturation": 1.0}
+              "distributed.scheduler.worker-saturation": 1.0,
+              "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+              "distributed.worker.profile.enabled": False}
 
 
 @dataclass
@@ -32,11 +36,15 @@ class Cluster:
     client: Any
     local: Any = None
 
-    def census(self) -> tuple[int, bool]:
-        """The worker threads the scheduler reports now, and whether every worker has a
-        nanny (then a worker that dies with nobody saying why has left whole)."""
+    def threads(self) -> int:
+        """The worker threads the scheduler reports now."""
+        return sum(self.client.nthreads().values())
+
+    def all_nannies(self) -> bool:
+        """Whether every worker has a nanny now (then a worker that died with nobody saying
+        why has left whole, nanny and all)."""
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
-        return sum(w.get("nthreads", 0) for w in workers), all(w.get("nanny") for w in workers)
+        return all(w.get("nanny") for w in workers)
 
     def end_own_workers(self) -> None:
         """SIGKILL the worker processes of flow's own cluster (nothing else is touched)."""

@@ -78,7 +78,6 @@ class DaskExecutor(Executor):
         self._closed = False
         self._workers = 1  # what flow asked for: the capacity when the cluster says nothing
         self._threads = 0  # the cluster's worker threads, as its scheduler last reported them
-        self._nannies = False  # ... and whether each of its workers has a nanny (a watcher)
         self.startup_seconds = 0.0  # how long start() took (cluster and connection)
 
     # -- life --------------------------------------------------------------------------------
@@ -101,7 +100,7 @@ class DaskExecutor(Executor):
                 self._cluster = clusters.connect(self.address)
             self._watch()
             with contextlib.suppress(Exception):  # not known: the fallback of capacity()
-                self._threads, self._nannies = self._cluster.census()
+                self._threads = self._cluster.threads()
         except Exception as exc:  # noqa: BLE001 - the user's address, or this machine
             self._shutdown()
             where = f"the Dask scheduler at {self.address}" if self.address else \
@@ -154,26 +153,34 @@ class DaskExecutor(Executor):
         """Send what ``submit`` queued, in submissions of the stage's batch size."""
         with self._lock:
             buffered, self._buffer = self._buffer, {}
-        for stage, entries in buffered.items():
-            for part in jobs.split(entries, self._sizer.batch(stage), self._threads or 1):
-                self._send([t for t, _ in part], [p for _, p in part])
+        parts = [part for stage, entries in buffered.items()
+                 for part in jobs.split(entries, self._sizer.batch(stage), self._threads or 1)]
+        if parts:
+            self._send([[t for t, _ in part] for part in parts],
+                       [[p for _, p in part] for part in parts])
 
-    def _send(self, tasks: list[Task], payloads: list[bytes]) -> None:
+    def _send(self, groups: list[list[Task]], payloads: list[list[bytes]]) -> None:
+        """One Dask submission per group of tasks, all in one message to the scheduler."""
         from runner.execute.dask.task import Ticket, run_on_worker
 
         cluster = self._cluster
         if cluster is None or self._closed:
             return
-        first = tasks[0]
-        key = f"flow-{first.stage}-{first.task_id}-{uuid.uuid4().hex[:8]}"
-        ticket = Ticket(self._run, key, self._marks, self._paths,
-                        tuple((t.task_id, t.chain.timeout) for t in tasks))
-        batch = Batch(key, tuple(tasks))
+        batches, tickets = [], []
+        for tasks in groups:
+            key = f"flow-{tasks[0].stage}-{tasks[0].task_id}-{uuid.uuid4().hex[:8]}"
+            batches.append(Batch(key, tuple(tasks)))
+            tickets.append(Ticket(self._run, key, self._marks, self._paths,
+                                  tuple((t.task_id, t.chain.timeout) for t in tasks)))
         with self._lock:
-            self._pending[key] = batch
-            batch.future = cluster.client.submit(run_on_worker, tuple(payloads), ticket,
-                                                 key=key, pure=False)
-        batch.future.add_done_callback(self._on_done)
+            for batch in batches:
+                self._pending[batch.key] = batch
+            futures = cluster.client.map(run_on_worker, [tuple(p) for p in payloads], tickets,
+                                         key=[b.key for b in batches], pure=False)
+            for batch, future in zip(batches, futures, strict=True):
+                batch.future = future
+        for future in futures:
+            future.add_done_callback(self._on_done)
 
     def cancel(self) -> None:
         """Stop now: tasks in flight are abandoned (never reported), the workers running
@@ -288,7 +295,7 @@ class DaskExecutor(Executor):
                 asked = time.monotonic()
                 with contextlib.suppress(Exception):  # keep the last count
                     if self._cluster is not None:
-                        self._threads, self._nannies = self._cluster.census()
+                        self._threads = self._cluster.threads()
 
     def _heard(self, news: dict[str, Any]) -> None:
         """A watcher's word: tasks lost at an item (a death or a timeout), and on a death,
@@ -326,7 +333,7 @@ class DaskExecutor(Executor):
         for batch in late:
             if self._claim(batch.key) is None:
                 continue
-            if self._nannies:
+            if self._cluster is not None and self._cluster.all_nannies():
                 self._resend(list(batch.tasks))
             else:
                 for lost in jobs.settle_silence(batch):
@@ -344,8 +351,9 @@ class DaskExecutor(Executor):
                 self._out.put(Lost(task, None, "lost on the Dask cluster: its workers died"))
             else:
                 again.append(task)
-        for task in again:
-            self._send([task], [pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)])
+        if again:
+            self._send([[task] for task in again],
+                       [[pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)] for task in again])
 
 
 def _worker_lost(exc: BaseException | None) -> bool:

@@ -33,7 +33,7 @@ from runner.execute.dask import records
 from runner.procs import pid_alive
 
 NAME = "flow-watch-1"  # one per nanny, whichever flow run registered it first
-EVERY = 0.05  # seconds between looks at the records
+EVERY = 0.1  # seconds between looks at the records
 SWEEP_EVERY = 600.0  # seconds between sweeps of run folders that killed flows left
 
 
