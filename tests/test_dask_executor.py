@@ -138,6 +138,29 @@ def test_capacity_follows_workers_that_join_and_leave(cluster):
         ex.close()
 
 
+def test_small_tasks_share_dask_tasks_so_its_overhead_stays_small(cluster):
+    from distributed import get_task_stream
+
+    ex = DaskExecutor(cluster.address)
+    ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
+    try:
+        def run(first: int, count: int) -> None:
+            for tid in range(first, first + count):
+                ex.submit(Task("s", tid, chain(("square", {})), items=items([tid, -tid])))
+            got = wait_all(ex, count, timeout=30.0)
+            assert all(c.result.values == ((0, tid * tid), (1, tid * tid))
+                       for tid, c in got.items())
+
+        run(0, 4)  # what a task of this stage costs: microseconds
+        assert ex.capacity() > 4  # so more of them are taken at once...
+        with get_task_stream(client=cluster.client) as stream:
+            for first in range(100, 400, 100):
+                run(first, 100)
+        assert len(stream.data) < 300 / 5, len(stream.data)  # ...in far fewer Dask tasks
+    finally:
+        ex.close()
+
+
 def test_a_worker_that_joins_mid_run_takes_work(cluster, tmp_path):
     gated_wf(tmp_path, count=16, at=0)
     before = cluster.addresses()
