@@ -29,12 +29,13 @@ class ProcCluster:
     """A scheduler process and worker processes; :meth:`close` ends them all."""
 
     def __init__(self, root: Path, workers: int = 2, own_tmp: bool = False,
-                 own_pids: bool = False) -> None:
+                 own_pids: bool = False, nthreads: int = 1) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.file = root / "scheduler.json"
         self.own_tmp = own_tmp
         self.own_pids = own_pids and own_pid_space_works()
+        self.nthreads = nthreads
         self.env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.workers: list[subprocess.Popen] = []
         self._client: Any = None
@@ -71,14 +72,15 @@ class ProcCluster:
         return self._client
 
     def add_worker(self, wait: bool = True) -> subprocess.Popen:
-        """Start one more single-thread worker (with its nanny)."""
+        """Start one more worker (with its nanny) of ``nthreads`` threads."""
         env = dict(self.env)
         n = len(self.workers)
         if self.own_tmp:
             tmp = self.root / f"tmp-worker-{n}"
             tmp.mkdir(exist_ok=True)
             env["TMPDIR"] = str(tmp)
-        proc = self._spawn(["worker", "--nthreads", "1", "--scheduler-file", str(self.file),
+        proc = self._spawn(["worker", "--nthreads", str(self.nthreads),
+                            "--scheduler-file", str(self.file),
                             "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{n}"],
                            env, f"worker-{n}", UNSHARE if self.own_pids else ())
         self.workers.append(proc)

@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from runner.execute.base import ExecutorOptions, Task
+from runner.execute.base import Done, ExecutorOptions, Lost, Task
 from runner.execute.dask.executor import DaskExecutor
 from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
@@ -262,6 +262,24 @@ steps:
     assert took < limit(10.0)
     cluster.wait_workers(2)
     assert len(before - cluster.addresses()) == 1  # the hung one was restarted
+
+
+def test_a_timeout_on_a_two_thread_worker_spares_the_item_of_the_other_thread(tmp_path):
+    cluster = ProcCluster(tmp_path / "two", workers=1, nthreads=2)
+    ex = DaskExecutor(cluster.address)
+    try:
+        ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
+        ex.submit(Task("s", 1, chain(("sleep_at", {"seconds": 60}), timeout=1),
+                       items=items([0])))
+        ex.submit(Task("s", 2, chain(("sleep_at", {"seconds": 0.5}), ("square", {}),
+                                     timeout=5), items=items([3, 4, 5])))
+        got = wait_all(ex, 2, timeout=30.0)
+        assert isinstance(got[1], Lost) and got[1].timed_out and got[1].offset == 0
+        # Its neighbour was ended with the worker, through no fault of its own: it ran again.
+        assert isinstance(got[2], Done) and got[2].result.values == ((0, 9), (1, 16), (2, 25))
+    finally:
+        ex.close()
+        cluster.close()
 
 
 def test_a_task_run_again_after_it_wrote_leaves_the_right_whole_output(cluster, tmp_path):

@@ -311,10 +311,11 @@ class DaskExecutor(Executor):
             for c in lost:
                 self._out.put(c)
             self._resend(again)
-            # A scheduler that reruns it would be refused (DiedBefore); do not even try.
-            with contextlib.suppress(Exception):
-                if self._cluster is not None:
-                    self._cluster.client.cancel([batch.future], force=True)
+            self._forget(batch)
+        for key, _, _ in news.get("again", ()):  # innocent: a timeout ended their worker
+            if (batch := self._claim(str(key))) is not None:
+                self._resend(list(batch.tasks))
+                self._forget(batch)
         worker = news.get("worker")
         if news.get("why") == "died" and worker:
             with self._lock:
@@ -323,6 +324,13 @@ class DaskExecutor(Executor):
             for key in waited:
                 if (batch := self._claim(key)) is not None:
                     self._resend(list(batch.tasks))
+
+    def _forget(self, batch: Batch) -> None:
+        """Cancel a lost submission's future: a scheduler that ran it again would only be
+        refused (DiedBefore)."""
+        with contextlib.suppress(Exception):
+            if self._cluster is not None:
+                self._cluster.client.cancel([batch.future], force=True)
 
     def _overdue(self, now: float) -> None:
         """Submissions whose worker died and whose watcher said nothing in time. Where every

@@ -20,7 +20,9 @@ from typing import Any
 
 from runner.execute.base import Completion, Lost, Task
 
-TASK_OVERHEAD = 0.001  # seconds Dask adds to each submission (scheduling, two hops, pickles)
+# Seconds of the cluster's time Dask spends on each submission (scheduler, worker, client:
+# about 6 ms of CPU for a task that does nothing, on the 2-core machine of bench/).
+TASK_OVERHEAD = 0.003
 OVERHEAD_SHARE = 0.05  # at most this share of a submission's time goes to that overhead
 MAX_BATCH = 64  # flow tasks in one submission at most (each holds its stage's chunk)
 LEARN = 0.3  # weight of the newest task in the running mean of a stage's task seconds

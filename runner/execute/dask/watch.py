@@ -62,6 +62,7 @@ class Watch(NannyPlugin):
     def _watch(self, nanny: Any) -> None:
         workers: dict[int, str] = {}  # pid -> address of every live worker this nanny ran
         told: set[str] = set()  # records already reported
+        ended: set[int] = set()  # workers this watcher ended for a timeout
         swept = 0.0
         while not self._stop.wait(EVERY):
             with contextlib.suppress(Exception):  # one bad look must not end the watch
@@ -71,15 +72,16 @@ class Watch(NannyPlugin):
                 if time.monotonic() - swept > SWEEP_EVERY:
                     swept = time.monotonic()
                     records.sweep()
-                look(nanny, workers, told)
+                look(nanny, workers, told, ended)
 
 
-def look(nanny: Any, workers: dict[int, str], told: set[str]) -> None:
+def look(nanny: Any, workers: dict[int, str], told: set[str], ended: set[int]) -> None:
     """One look at the records of ``workers``' tasks: end timeouts, report deaths.
 
     A death is reported to every run with a folder on this host, with the tasks of that
     run the worker held (maybe none): flow then knows that its other tasks that were
-    waiting on that worker never began, and sends them again.
+    waiting on that worker never began, and sends them again. The tasks that other
+    threads of a worker ended for a timeout were running are innocent: sent again too.
     """
     base = records.base_dir()
     try:
@@ -94,6 +96,7 @@ def look(nanny: Any, workers: dict[int, str], told: set[str]) -> None:
         except OSError:
             continue
         lost: dict[int, list[list[Any]]] = {pid: [] for pid in dead}
+        again: dict[int, list[list[Any]]] = {pid: [] for pid in dead}
         for key in keys:
             path = os.path.join(folder, key)
             rec = records.read(path)
@@ -101,18 +104,22 @@ def look(nanny: Any, workers: dict[int, str], told: set[str]) -> None:
                 continue
             if rec.pid in dead:
                 told.add(path)
-                lost[rec.pid].append([key, rec.task, rec.item()])
+                (again if rec.pid in ended else lost)[rec.pid].append(
+                    [key, rec.task, rec.item()])
             elif rec.limit and rec.began and time.monotonic() - rec.began > rec.limit \
                     and records.read(path) == rec:  # the same item still: not a new one
                 told.add(path)
                 _tell(nanny, run, {"why": "timeout", "worker": workers[rec.pid],
                                    "lost": [[key, rec.task, rec.item()]], "limit": rec.limit})
+                ended.add(rec.pid)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(rec.pid, signal.SIGKILL)  # its nanny starts a new worker
-        for pid, held in lost.items():
-            _tell(nanny, run, {"why": "died", "worker": dead[pid], "lost": held})
+        for pid in dead:
+            _tell(nanny, run, {"why": "died", "worker": dead[pid], "lost": lost[pid],
+                               "again": again[pid]})
     for pid in dead:
         del workers[pid]
+        ended.discard(pid)
 
 
 def _tell(nanny: Any, run: str, msg: dict[str, Any]) -> None:
