@@ -216,6 +216,8 @@ class DaskExecutor(Executor):
             return
         self._closed = True
         self._stop.set()
+        if self._cluster is not None:  # flow's own workers are idle: no orderly goodbye
+            self._cluster.end_own_workers()
         self._shutdown(tidy=True)
 
     def _shutdown(self, tidy: bool = False) -> None:
