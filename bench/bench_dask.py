@@ -195,28 +195,32 @@ def report(a: argparse.Namespace, args: dict[str, Any], runs: dict[tuple[str, st
             count = args["photos"] if job == "photos" else args["n"]
             unit = " photos/s" if job == "photos" else " items/s"
             rows.append([job, "local pool" if where == "local" else "Dask cluster",
-                         fmt_s(secs), spread(runs[(job, where)]), fmt_rate(count / secs, unit),
-                         fmt_s(med_stage[(job, where)])])
+                         fmt_s(secs), fmt_s(min(runs[(job, where)])), spread(runs[(job, where)]),
+                         fmt_rate(count / secs, unit), fmt_s(med_stage[(job, where)])])
     print()
-    print(markdown_table(["job", "where", "median wall", "spread", "throughput",
-                          "its stage (flow's report)"], rows))
+    print(markdown_table(["job", "where", "median wall", "best", "spread", "throughput",
+                          "its stage (median, flow's report)"], rows))
     figures: dict[str, Any] = {}
     if "photos" in jobs:
         ratio = med[("photos", "local")] / med[("photos", "dask")]
+        best = min(runs[("photos", "local")]) / min(runs[("photos", "dask")])
         stage = med_stage[("photos", "local")] / med_stage[("photos", "dask")]
         figures.update(photos_dask_vs_pool_throughput=round(ratio, 3),
+                       photos_best_dask_vs_pool_throughput=round(best, 3),
                        photos_stage_dask_vs_pool_throughput=round(stage, 3),
                        photos_target=PHOTO_TARGET)
         print(f"\nphotos: Dask / pool throughput {ratio:.2f}x, whole processes "
               f"({'meets' if ratio >= PHOTO_TARGET else 'misses'} the target "
-              f">= {PHOTO_TARGET}x); the stage alone {stage:.2f}x")
+              f">= {PHOTO_TARGET}x); best runs {best:.2f}x; the stage alone {stage:.2f}x")
     if "squares" in jobs:
         ratio = med[("squares", "dask")] / med[("squares", "local")]
+        best = min(runs[("squares", "dask")]) / min(runs[("squares", "local")])
         figures.update(squares_dask_vs_pool_wall=round(ratio, 3),
+                       squares_best_dask_vs_pool_wall=round(best, 3),
                        squares_target=SQUARES_TARGET)
         print(f"squares: Dask / pool wall time {ratio:.2f}x "
               f"({'meets' if ratio <= SQUARES_TARGET else 'misses'} the target "
-              f"<= {SQUARES_TARGET}x)")
+              f"<= {SQUARES_TARGET}x); best runs {best:.2f}x")
     print(f"cluster start, apart: {fmt_s(start)}; first runs on the fresh cluster: "
           + ", ".join(f"{job} {fmt_s(s)}" for job, s in first.items()))
     return publish("dask", {
