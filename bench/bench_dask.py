@@ -56,8 +56,10 @@ from make_corpus import photo_dir
 from numeric_scripts import expected
 
 # The workers as the README's "Running on a cluster" starts them (flow's own local cluster
-# does the same): glibc's own malloc thresholds, not Dask's MALLOC_TRIM_THRESHOLD_.
-RECOMMENDED_ENV = ('DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON={"MALLOC_TRIM_THRESHOLD_": None}',)
+# does the same): glibc's own malloc thresholds, not Dask's MALLOC_TRIM_THRESHOLD_, and no
+# sampling profiler.
+RECOMMENDED_ENV = ('DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON={"MALLOC_TRIM_THRESHOLD_": None}',
+                   "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False")
 PHOTO_TARGET = 0.95  # the cluster's photos/s over the pool's (at least)
 SQUARES_TARGET = 2.0  # the cluster's squares wall time over the pool's (at most)
 
