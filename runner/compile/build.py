@@ -150,7 +150,7 @@ class Loader:
         elif not isinstance(with_node, Map):
             return d  # reported by the schema; its arguments cannot be checked
         upath = f"{path}.uses"
-        if d.uses.endswith((".yaml", ".yml")):
+        if d.uses.endswith((".yaml", ".yml")) or d.uses.startswith("pkg:"):
             include(self, d, uses_node.pos, with_node, file, chain)
             return d
         if d.uses.startswith("py:"):
