@@ -36,11 +36,13 @@ def test_one_step_shows_types_defaults_allowed_values_and_an_example(flow):
           degrees  number, required; allowed: -360 to 360
                    angle, counter-clockwise (as Pillow); -90 turns clockwise
           expand   boolean, default: true
-                   grow the canvas to hold the whole turned image (false: keep the size, corners cut)
+                   grow the canvas to hold the whole turned image (false: keep the size, corners
+                   cut)
           filter   string, default: bicubic; allowed: nearest, bilinear, bicubic
                    resampling filter; bicubic (default) is the sharpest rotate offers
           color    string
-                   fill for uncovered corners: a colour name or #rrggbb (default: black, or transparent for images with alpha)
+                   fill for uncovered corners: a colour name or #rrggbb (default: black, or
+                   transparent for images with alpha)
 
         example
           steps:

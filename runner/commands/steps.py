@@ -8,6 +8,8 @@ and an example ``steps:`` block that validates as written.
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 from runner.errors import EXIT_OK, FlowError
 
@@ -57,8 +59,15 @@ def render(info) -> str:  # noqa: ANN001 (a StepInfo; imported lazily)
                 line += f"; allowed: {a.allowed}"
             out.append(f"  {a.name:<{width}}  {line}")
             if a.description:
-                out.append(f"  {'':<{width}}  {a.description}")
+                indent = " " * (width + 4)
+                out.append(textwrap.fill(a.description, _columns(), initial_indent=indent,
+                                         subsequent_indent=indent, break_on_hyphens=False))
         out += [f"  {rule}" for rule in info.rules]
     out += ["", "example"]
     out += ["  " + line for line in info.example.splitlines()]
     return "\n".join(out) + "\n"
+
+
+def _columns() -> int:
+    """Where descriptions wrap: the terminal's width, but no wider than reads well."""
+    return max(60, min(shutil.get_terminal_size().columns, 88))
