@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from runner.commands import init as init_command
 from runner.commands import steps as steps_command
 from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
 
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
 
     steps_command.add_parser(sub)
+    init_command.add_parser(sub)
 
     sub.add_parser("schema", help="print the JSON Schema of workflow files")
     return ap
@@ -187,4 +189,4 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,
-            "steps": steps_command.run, "schema": cmd_schema}
+            "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run}
