@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from runner.commands import docs as docs_command
 from runner.commands import init as init_command
 from runner.commands import steps as steps_command
 from runner.errors import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
     steps_command.add_parser(sub)
     init_command.add_parser(sub)
+    docs_command.add_parser(sub)  # not in the help: for people working on flow
 
     sub.add_parser("schema", help="print the JSON Schema of workflow files")
     return ap
@@ -189,4 +191,5 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,
-            "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run}
+            "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run,
+            "docs": docs_command.run}

@@ -100,6 +100,13 @@ SEEN = {
         "          ^\n"
         "    hint: line it up with 'uses:' on line 10 (column 5): a key cannot go under "
         "a value\n"),
+    "': ' inside an unquoted value": (
+        STEP.replace("name: demo", "name: demo\ndescription: Thumbnails: small ones"),
+        "wf.yaml:3:24: error: ': ' inside an unquoted value: YAML reads it as the start of "
+        "another key\n"
+        "    description: Thumbnails: small ones\n"
+        "                           ^\n"
+        '    hint: quote it: description: "Thumbnails: small ones"\n'),
     "an argument written without with:": (
         STEP + "    width: 64\n",
         "wf.yaml:11:5: error: steps[0]: 'width' is an argument of image.resize: it belongs "

@@ -53,7 +53,13 @@ def plain_text(text: str) -> str:
 
 
 def branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The alternatives of a oneOf/anyOf value, or the value itself."""
+    """The alternatives of a oneOf/anyOf value, or the value itself.
+
+    With a ``type`` of its own, a oneOf/anyOf is a rule on that value (which keys
+    a mapping needs), not a choice of what the value is.
+    """
+    if "type" in schema:
+        return [schema]
     for key in ("oneOf", "anyOf"):
         if isinstance(schema.get(key), list):
             return [b for b in schema[key] if isinstance(b, dict)]
@@ -135,7 +141,9 @@ def _allowed_one(schema: dict[str, Any]) -> str:
         parts.append(f"less than {yaml_value(schema['exclusiveMaximum'])}")
     if isinstance(schema.get("not"), dict) and "const" in schema["not"]:
         parts.append(f"not {yaml_value(schema['not']['const'])}")
-    if "pattern" in schema:
+    if "pattern" in schema and "errorMessage" in schema:
+        parts.append(schema["errorMessage"])  # the pattern said in words
+    elif "pattern" in schema:
         suffixes = _SUFFIXES.fullmatch(schema["pattern"])
         parts.append("ending in " + _or(["." + x for x in suffixes.group(1).split("|")])
                      if suffixes else f"matching {schema['pattern']}")

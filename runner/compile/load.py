@@ -170,7 +170,7 @@ class _Builder:
             # The usual mistakes (a tab, an unquoted ${param} or {field}, a glob read as an
             # alias, a key out of line) are plain on the line: say them, not the parser's words.
             ctx = e.context_mark.line + 1 if e.context_mark else None
-            found = explain(split_lines(self.text), mark.line + 1, ctx)
+            found = explain(split_lines(self.text), mark.line + 1, mark.column + 1, ctx)
             if found is not None:
                 self.problems.add(Pos(self.file, found.line, found.col), "", found.message,
                                   found.hint)

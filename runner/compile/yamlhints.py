@@ -33,8 +33,9 @@ class Hint:
     hint: str
 
 
-def explain(lines: list[str], line: int, context_line: int | None = None) -> Hint | None:
-    """A :class:`Hint` for a syntax error the parser reported on ``line`` (1-based).
+def explain(lines: list[str], line: int, col: int = 0,
+            context_line: int | None = None) -> Hint | None:
+    """A :class:`Hint` for a syntax error the parser reported at ``line:col`` (1-based).
 
     ``context_line`` is the line the parser names in its "while parsing ..." note;
     the mistake may sit there rather than where the parser gave up.
@@ -48,7 +49,9 @@ def explain(lines: list[str], line: int, context_line: int | None = None) -> Hin
                  or _brace(lines, n))
         if found:
             return found
-    return _indent(lines, line) if 0 < line <= len(lines) else None
+    if not 0 < line <= len(lines):
+        return None
+    return _colon_in_value(lines, line, col) or _indent(lines, line)
 
 
 def alias_hint(lines: list[str], line: int, col: int) -> str:
@@ -109,6 +112,18 @@ def _values(text: str, start: str) -> Iterator[tuple[int, str, str]]:
     for i, depth in _unquoted(text):
         if text.startswith(start, i) and _starts_value(text, i):
             yield i, depth, _flow_end(text, i) if depth else _plain_end(text, i)
+
+
+def _colon_in_value(lines: list[str], n: int, col: int) -> Hint | None:
+    """``description: Thumbnails: small ones``: the second ``: `` makes another key."""
+    text = lines[n - 1]
+    m = _KEY.match(text)
+    if not m or col - 1 < m.end() or text[col - 1: col] != ":" or text[m.end():m.end() + 1] in \
+            ("'", '"', "{", "["):
+        return None
+    value = _plain_end(text, m.end())
+    return Hint(n, col, "': ' inside an unquoted value: YAML reads it as the start of another "
+                "key", f"quote it: {_quoted(text, m.end(), value)}")
 
 
 def _indent(lines: list[str], n: int) -> Hint | None:
