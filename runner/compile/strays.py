@@ -55,6 +55,8 @@ def _adopt(node: Map, path: str, registry: Mapping[str, Any],
     args = set(sd.schema.get("properties", {})) if sd is not None else None
     with_key, with_val = node.key_node("with"), node.get("with")
     empty = isinstance(with_val, Scalar) and with_val.value is None
+    if with_val is not None and not empty and not isinstance(with_val, Map):
+        return node  # `with: 64`: the schema says what is wrong; nothing to move into
     below = [k for k, _ in strays if with_key is not None and empty
              and k.pos.line > with_key.pos.line and k.pos.col == with_key.pos.col]
     moved = []
