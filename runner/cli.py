@@ -15,6 +15,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from runner.commands import docs as docs_command
+from runner.commands import init as init_command
+from runner.commands import steps as steps_command
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
 
 USAGE_EXAMPLES = """examples:
@@ -64,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     _verbose(g)
 
-    s = sub.add_parser("steps", help="list the available steps, or show one")
-    s.add_argument("name", nargs="?")
-    _verbose(s)
+    _verbose(steps_command.add_parser(sub))
+    _verbose(init_command.add_parser(sub))
+    _verbose(docs_command.add_parser(sub))  # not in the help: for people working on flow
 
     _verbose(sub.add_parser("schema", help="print the JSON Schema of workflow files"))
     return ap
@@ -175,38 +178,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_steps(args: argparse.Namespace) -> int:
-    """``flow steps [NAME]``: the list of steps, or one step's arguments."""
-    from steps.registry import load_registry
-
-    reg = load_registry()
-    if args.name is None:
-        width = max(len(n) for n in reg)
-        for name in sorted(reg):
-            sd = reg[name]
-            print(f"{name:<{width}}  {sd.kind:<6}  {sd.description}")
-        return EXIT_OK
-    sd = reg.get(args.name)
-    if sd is None:
-        from runner.errors import did_you_mean
-
-        raise FlowError.single(f"unknown step '{args.name}'{did_you_mean(args.name, reg)}",
-                               file="command line")
-    print(f"{sd.name} ({sd.kind}): {sd.description}")
-    props = sd.schema.get("properties", {})
-    required = set(sd.schema.get("required", ()))
-    if not props:
-        print("  no arguments")
-    for key, spec in props.items():
-        kind = spec.get("type", "")
-        if "enum" in spec:
-            kind = " | ".join(map(str, spec["enum"]))
-        req = " (required)" if key in required else ""
-        default = f" [default: {spec['default']}]" if "default" in spec else ""
-        print(f"  {key}: {kind}{req}{default}  {spec.get('description', '')}")
-    return EXIT_OK
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
     """``flow schema``: the workflow JSON Schema, for editors."""
     from runner.compile.schema import workflow_schema
@@ -256,5 +227,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph, "steps": cmd_steps,
-            "schema": cmd_schema}
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,
+            "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run,
+            "docs": docs_command.run}

@@ -81,7 +81,7 @@ _RESIZE_SCHEMA = {
                                "overflow (centred); stretch: exact size, aspect ignored; "
                                "pad: fit inside, then pad to the exact size"},
         "filter": FILTER_ARG,
-        "color": {**COLOR_ARG, "description": "pad colour (fit: pad). " +
+        "color": {**COLOR_ARG, "description": "pad colour, for fit: pad; " +
                   COLOR_ARG["description"]},
     },
     "anyOf": [{"required": ["width"]}, {"required": ["height"]}],
@@ -180,8 +180,10 @@ _ROTATE_SCHEMA = {
         "expand": {"type": "boolean", "default": True,
                    "description": "grow the canvas to hold the whole turned image "
                                   "(false: keep the size, corners cut)"},
-        "filter": {**FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"]},
-        "color": {**COLOR_ARG, "description": "fill for uncovered corners. " +
+        "filter": {**FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"],
+                   "description": "resampling filter; bicubic (default) is the sharpest "
+                                  "rotate offers"},
+        "color": {**COLOR_ARG, "description": "fill for uncovered corners: " +
                   COLOR_ARG["description"]},
     },
     "required": ["degrees"],

@@ -175,8 +175,8 @@ def test_the_module_map_names_every_module() -> None:
     """docs/modules.md keeps one line per module: a new module without a line fails here."""
     doc = (REPO / "docs" / "modules.md").read_text()
     missing = []
-    for name, path in _modules().items():
-        if path.name == "__init__.py" or path.name == "__main__.py":
+    for path in _modules().values():
+        if path.name in ("__init__.py", "__main__.py"):
             continue
         parts = path.relative_to(REPO).parts
         # runner/x.py -> x.py; runner/<wing>/x.py -> x.py; runner/execute/local/x.py -> local/x.py

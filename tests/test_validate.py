@@ -424,7 +424,8 @@ def test_unknown_cli_param_has_no_position(tmp_path, monkeypatch):
 
 def test_cli_value_of_the_wrong_type_is_reported_where_it_is_used(tmp_path, monkeypatch):
     assert errors(tmp_path, monkeypatch, SPEC_EXAMPLE, params={"size": "huge"}) == [
-        "wf.yaml:21:13: error: steps[1].with.size: expected an integer or a list, got 'huge'"]
+        "wf.yaml:21:13: error: steps[1].with.size: expected an integer or a list, got 'huge' "
+        "(size=huge given with -p)"]
 
 
 def test_allow_outside_accepts_escaping_outputs(tmp_path, monkeypatch):

@@ -13,16 +13,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner import model
+from runner.compile.cliorigin import cli_places, credit
 from runner.compile.draft import Draft
 from runner.compile.includes import flatten, include, merge_settings
 from runner.compile.load import load_file
 from runner.compile.params import check_output, plain_values, resolve_params, substitute
+from runner.compile.strays import adopt_strays
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from runner.compile.validate import check, check_workflow
+from runner.compile.yamlhints import braced_text
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
 from steps.registry import StepDef, plain_step, step_def
@@ -60,6 +63,7 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
     if doc is not None:
         _check_feeds(doc, problems)
     loader.drop_cascades()
+    problems.problems = credit(problems.problems, loader.cli_places, params or {})
     problems.raise_if_any()
     assert doc is not None
     return Workflow(
@@ -81,6 +85,7 @@ class Loader:
         # Where a ${...} could not be substituted: the only problem reported there.
         self.tainted: set[Pos] = set()
         self.subst: set[Problem] = set()
+        self.cli_places: dict[Pos, tuple[str, ...]] = {}  # where the file uses a -p param
 
     def add(self, pos: Pos, path: str, message: str, hint: str = "") -> None:
         self.problems.add(pos, path, message, hint)
@@ -98,13 +103,15 @@ class Loader:
         except FlowError as e:
             self.problems.extend(e.problems)
             return None
+        if cli:
+            self.cli_places = cli_places(root, cli)
         before = len(self.problems.problems)
         params = resolve_params(root.get("params"), path, cli, given, self.problems)
         values = [v if k.value == "params" else substitute(v, params, k.value, self.problems)
                   for k, v in root.items()]
         self.subst.update(self.problems.problems[before:])
         self.tainted.update(p.pos for p in self.problems.problems[before:])
-        root = make_map(list(root.keys), values, root.pos)
+        root = adopt_strays(make_map(list(root.keys), values, root.pos), self.registry, self.add)
         before = len(self.problems.problems)
         check_workflow(root, self.problems)
         names, inputs = _inputs(root.get("inputs"), self.problems.problems[before:])
@@ -142,7 +149,7 @@ class Loader:
         elif not isinstance(with_node, Map):
             return d  # reported by the schema; its arguments cannot be checked
         upath = f"{path}.uses"
-        if d.uses.endswith((".yaml", ".yml")):
+        if d.uses.endswith((".yaml", ".yml")) or d.uses.startswith("pkg:"):
             include(self, d, uses_node.pos, with_node, file, chain)
             return d
         if d.uses.startswith("py:"):
@@ -154,7 +161,9 @@ class Loader:
                          f"{did_you_mean(d.uses, self.registry)}",
                          "flow steps lists the available steps")
         if d.sd is not None:
+            before = len(self.problems.problems)
             check(with_node, d.sd.schema, f"{path}.with", self.problems, what="argument")
+            self.hint_braced(with_node, f"{path}.with", before)
             d.args = to_plain(with_node)
             for arg in d.sd.outputs:
                 value = with_node.get(arg)
@@ -177,6 +186,16 @@ class Loader:
         what = "a folder, not a file" if os.path.isdir(full) else "file not found"
         self.add(node.pos, path, f"{what}: '{node.value}'",
                  f"relative paths start from the working directory, {self.workdir}")
+
+    def hint_braced(self, with_node: Map, path: str, since: int) -> None:
+        """``to: {stem}`` is a mapping to YAML: the problems found there say to quote it."""
+        probs = self.problems.problems
+        for key, value in with_node.items():
+            text = braced_text(value)
+            for i in range(since, len(probs)) if text else ():
+                if probs[i].pos == value.pos and not probs[i].hint:
+                    probs[i] = replace(probs[i], hint=f"YAML reads {text} as a mapping: "
+                                       f'quote it: {key.value}: "{text}"')
 
     def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
         """``py:module.path:function``, imported with the workflow's folder on sys.path."""

@@ -1,6 +1,7 @@
 """Workflow files used as steps (``uses: ./shared/thumbs.yaml``): inlined and wired in.
 
-A step may use another workflow file (relative to the including file). Its steps
+A step may use another workflow file (relative to the including file, or
+``pkg:package/file.yaml`` inside an installed step package). Its steps
 are inlined with ids prefixed ``<id>.``; the including step's ``with`` sets its
 params. Its own ``inputs`` are not read: wherever its steps take from one of its
 inputs (its first step always does), they take from the including step's
@@ -18,6 +19,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from runner.compile.draft import Draft
+from runner.compile.packages import NotFound, find_workflow
 from runner.compile.tree import Map, Node
 from runner.errors import Pos, did_you_mean
 
@@ -49,8 +51,15 @@ def include(ld: Loader, d: Draft, pos: Pos, with_node: Map, file: str,
     ``file`` is the including file and ``chain`` the files including it, so a
     cycle is refused; problems go to ``ld.add``.
     """
-    target = os.path.normpath(os.path.join(os.path.dirname(file), d.uses))
     upath = f"{d.path}.uses"
+    if d.uses.startswith("pkg:"):
+        try:
+            target = find_workflow(d.uses)
+        except NotFound as e:
+            ld.add(pos, upath, e.message, e.hint)
+            return
+    else:
+        target = os.path.normpath(os.path.join(os.path.dirname(file), d.uses))
     real = os.path.abspath(target)
     if real in chain:
         names = " -> ".join(os.path.basename(c) for c in (*chain, real))

@@ -36,6 +36,7 @@ from runner.compile.tree import (  # noqa: F401
     make_seq,
     to_plain,
 )
+from runner.compile.yamlhints import alias_hint, explain
 from runner.errors import Collector, FlowError, Pos
 
 MAX_NODES = 100_000  # expanded nodes in one document; a real workflow has a few hundred
@@ -163,11 +164,19 @@ class _Builder:
     def syntax_error(self, e: Any) -> FlowError:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "not valid YAML"
+        if mark is not None:
+            # The usual mistakes (a tab, an unquoted ${param} or {field}, a glob read as an
+            # alias, a key out of line) are plain on the line: say them, not the parser's words.
+            ctx = e.context_mark.line + 1 if e.context_mark else None
+            found = explain(split_lines(self.text), mark.line + 1, mark.column + 1, ctx)
+            if found is not None:
+                self.problems.add(Pos(self.file, found.line, found.col), "", found.message,
+                                  found.hint)
+                return FlowError(sorted(self.problems.problems,
+                                        key=lambda p: (p.pos.line, p.pos.col)))
         hint = ""
         if e.context and e.context_mark and e.problem_mark:
             hint = f"{e.context} at line {e.context_mark.line + 1}"
-        if "tab" in problem or "'\\t'" in problem:
-            hint = "YAML indents with spaces, not tabs"
         if "nesting depth" in problem:  # libyaml's own limit on flow nesting, same meaning
             return self.fail(mark, f"nested deeper than {MAX_DEPTH} levels; refused")
         return self.fail(mark, f"YAML syntax error: {problem}", hint)
@@ -225,7 +234,9 @@ class _Builder:
             if target is None:
                 why = ("refers to a node that contains it" if ev.anchor in self.open_anchors
                        else "names no anchor above it")
-                raise _Stop(self.fail(ev.start_mark, f"alias *{ev.anchor} {why}"))
+                hint = "" if ev.anchor in self.open_anchors else alias_hint(
+                    split_lines(self.text), ev.start_mark.line + 1, ev.start_mark.column + 1)
+                raise _Stop(self.fail(ev.start_mark, f"alias *{ev.anchor} {why}", hint))
             self.count_up(target.size, ev.start_mark)
             self.done(target, None, ev.start_mark)
         elif kind == "DocumentStartEvent":
