@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 import pytest
+from PIL import Image
 
 from steps.registry import BUILTIN_MODULES, collect
 from tests.conftest import REPO
@@ -97,6 +98,12 @@ def test_every_builtin_example_validates(flow, tmp_path):
     files = []
     for name, example in examples.items():
         assert example.startswith("steps:\n  - id: "), (name, example)
+        for arg in BUILTIN[name].reads:  # a file the step reads must exist: make a real one
+            found = re.search(rf"^      {arg}: (.+)$", example, re.M)
+            if found:
+                path = tmp_path / found.group(1).strip().strip('"')
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGBA", (8, 8), (255, 0, 0, 128)).save(path)
         files.append(f"{name}.yaml")
         (tmp_path / files[-1]).write_text(HEADER + example)
     res = flow("validate", *files)

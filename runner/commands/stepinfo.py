@@ -84,9 +84,13 @@ def example(sd: Any) -> str:
     step_id = re.sub(r"[^a-z0-9_-]", "-", sd.name.rsplit(".", 1)[-1].lower()).lstrip("-_0123456789")
     lines = ["steps:", f"  - id: {step_id or 'step'}",
              f"    from: {'photos' if images else 'numbers'}", f"    uses: {sd.name}"]
-    if needed:
+    # A step's own first example (a whole `with:`) says more than values made up here.
+    shown = schema.get("examples") or []
+    args = shown[0] if shown and isinstance(shown[0], dict) else \
+        {n: _value(n, props[n], sd) for n in needed}
+    if args:
         lines.append("    with:")
-        lines += [f"      {n}: {yaml_value(_value(n, props[n], sd))}" for n in needed]
+        lines += [f"      {n}: {yaml_value(v)}" for n, v in args.items()]
     return "\n".join(lines) + "\n"
 
 
