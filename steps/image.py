@@ -35,7 +35,7 @@ from steps.image_ops import (
     thumbnail_size,
     to_8bit,
 )
-from steps.image_save import SAVE_SCHEMA, format_for, save_image, warn_ignored
+from steps.image_save import SAVE_SCHEMA, format_for, output_problem, save_image, warn_ignored
 from steps.image_spill import spill
 from steps.registry import ValueKind, step
 
@@ -333,7 +333,8 @@ def measure(value: Any, what: str) -> float | int:
     return brightness(img)
 
 
-@step("image.save", drops=False, schema=SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
+@step("image.save", drops=False, schema=SAVE_SCHEMA, takes="image", gives="path", outputs=("to",),
+      check_output=output_problem)
 def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the user's name
          quality: int | None = None, metadata: str = "keep", **options: Any) -> str:
     """Write the image (atomically: whole or not at all) with its colour profile; gives the path.

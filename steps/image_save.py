@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from steps.atomic import atomic_path
@@ -72,19 +73,43 @@ OPTIONS = {"quality": (set(QUALITY), None), "progressive": ({"JPEG"}, False),
 
 
 def format_for(path: str, fmt: str | None) -> str:
-    """The Pillow format name: ``fmt`` if given, else from the path's suffix."""
+    """The Pillow format to write ``path`` in: ``fmt`` if given, else the path's suffix's.
+
+    ImageError when a known suffix contradicts ``fmt`` (PNG bytes in a ``.jpg``), or
+    when there is no ``fmt`` and the suffix names no format.
+    """
+    ext = os.path.splitext(path)[1]
+    found = _suffix_format(ext.lower())
     if fmt:
+        if found is not None and found != fmt.upper():
+            raise ImageError(f"its suffix {ext} means {found}, but format is {fmt}; "
+                             "make them agree")
         return fmt.upper()
-    ext = os.path.splitext(path)[1].lower()
-    found = _EXTENSIONS.get(ext)
     if found is None:
+        raise ImageError("cannot tell the image format from "
+                         f"{repr(ext) if ext else 'a name without suffix'}; give 'format'")
+    return found
+
+
+def _suffix_format(ext: str) -> str | None:
+    if not ext:
+        return None
+    found = _EXTENSIONS.get(ext)
+    if found is None:  # a rarer suffix: Pillow's own table (importing Pillow only now)
         from PIL import Image
 
         found = Image.registered_extensions().get(ext)
-    if found is None:
-        raise ImageError(f"cannot tell the image format from {ext or 'a name without suffix'!r};"
-                         " give 'format'")
     return found
+
+
+def output_problem(path: str, args: Mapping[str, Any]) -> str | None:
+    """What is wrong with saving to ``path`` with these step arguments (its suffix against
+    ``format``), or None; the engine asks before anything runs."""
+    try:
+        format_for(path, args.get("format"))
+    except ImageError as exc:
+        return str(exc)
+    return None
 
 
 def fit_mode(img: Image, fmt: str) -> Image:

@@ -73,6 +73,9 @@ class StepDef:
     shrink: Callable[..., tuple[int, int] | None] | None = None
     # False when the step never returns None, so the fast path needs no filter after it.
     drops: bool = True
+    # check_output(path, args) -> what is wrong with writing ``path`` with these arguments
+    # (a suffix that contradicts 'format'), or None; the engine asks before anything runs.
+    check_output: Callable[[str, Mapping[str, Any]], str | None] | None = None
 
     @property
     def ref(self) -> str:
@@ -85,7 +88,8 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
          outputs: Iterable[str] = (), reads: Iterable[str] = (), fold: Fold | None = None,
          batch: Callable[..., Any] | None = None,
          shrink: Callable[..., tuple[int, int] | None] | None = None,
-         drops: bool = True) -> Callable:
+         drops: bool = True,
+         check_output: Callable[[str, Mapping[str, Any]], str | None] | None = None) -> Callable:
     """Declare ``fn`` a flow step. Returns the function unchanged.
 
     The schema describes the ``with`` mapping; when it is an object schema without
@@ -105,7 +109,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
             name=name, fn=fn, kind=kind, schema=sch,
             description=description or (doc[0] if doc else ""),
             takes=takes, gives=gives, outputs=tuple(outputs), reads=tuple(reads), fold=fold,
-            batch=batch, shrink=shrink, drops=drops)
+            batch=batch, shrink=shrink, drops=drops, check_output=check_output)
         return fn
 
     return attach

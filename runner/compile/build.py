@@ -25,6 +25,7 @@ from runner.compile.params import check_output, plain_values, resolve_params, su
 from runner.compile.strays import adopt_strays
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from runner.compile.validate import check, check_workflow
+from runner.compile.writes import check_writes
 from runner.compile.yamlhints import braced_text
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
@@ -62,6 +63,7 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
     doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
     if doc is not None:
         _check_feeds(doc, problems)
+        check_writes(doc.inputs, doc.steps, problems)
     loader.drop_cascades()
     problems.problems = credit(problems.problems, loader.cli_places, params or {})
     problems.raise_if_any()
@@ -168,6 +170,7 @@ class Loader:
             for arg in d.sd.outputs:
                 value = with_node.get(arg)
                 if isinstance(value, Scalar) and isinstance(value.value, str):
+                    d.output_pos[arg] = value.pos
                     for message, hint in check_output(value.value, d.sd.kind == "reduce",
                                                       self.allow_outside):
                         self.add(value.pos, f"{path}.with.{arg}", message, hint)

@@ -85,8 +85,8 @@ class ItemSource:
 
 
 def expand(inp: Input, workdir: str,
-           exclude_paths: frozenset[str] | Callable[[str], bool] = frozenset(),
-           skip: Callable[[str], bool] | None = None) -> ItemSource:
+           exclude_paths: frozenset[str] | Callable[[str], object] = frozenset(),
+           skip: Callable[[str], object] | None = None) -> ItemSource:
     """The items of ``inp``; relative paths resolve against ``workdir``.
 
     ``exclude_paths`` are absolute paths this workflow writes; ``skip(path)``
@@ -108,7 +108,7 @@ def expand(inp: Input, workdir: str,
     if isinstance(src, GlobSource):
         found, dropped = glob_files(src.patterns, workdir, src.exclude, exclude_paths, skip)
         if not found and not src.allow_empty:
-            raise _no_match(inp, src.patterns, workdir, dropped)
+            raise _no_match(inp, src, workdir, dropped, exclude_paths, skip)
         return ItemSource(inp.name, "glob", len(found), entries=tuple(found))
     if isinstance(src, CsvSource):
         try:
@@ -120,7 +120,8 @@ def expand(inp: Input, workdir: str,
                            inp.pos.line, inp.pos.col, f"inputs.{inp.name}")
 
 
-def _either(a: Callable[[str], bool], b: Callable[[str], bool] | None) -> Callable[[str], bool]:
+def _either(a: Callable[[str], object],
+            b: Callable[[str], object] | None) -> Callable[[str], object]:
     return a if b is None else (lambda path: a(path) or b(path))
 
 
@@ -138,12 +139,37 @@ def _range(inp: Input, src: RangeSource) -> ItemSource:
     return ItemSource(inp.name, "range", span.count, span=span)
 
 
-def _no_match(inp: Input, patterns: tuple[str, ...], workdir: str, dropped: int) -> FlowError:
-    shown = ", ".join(patterns)
+def _no_match(inp: Input, src: GlobSource, workdir: str, dropped: int,
+              exclude_paths: frozenset[str], skip: Callable[[str], object] | None) -> FlowError:
+    """Why a glob found nothing: the workflow's own outputs would overwrite what it
+    matches, or it matches in another case only, or it matches beside the workflow."""
+    shown = ", ".join(src.patterns)
+    if dropped and skip is not None:
+        matched = [p for p, _ in glob_files(src.patterns, workdir, src.exclude, exclude_paths)[0]]
+        writers = list(dict.fromkeys(w for w in map(skip, matched) if isinstance(w, str)))
+        if writers:
+            return _error(inp, f"the outputs of {' and '.join(writers)} would overwrite these "
+                          f"inputs: the {len(matched)} files {shown} matches",
+                          "outputs are never read as inputs: write the outputs to another "
+                          "folder, such as out/")
     note = f" ({dropped} matching files excluded)" if dropped else ""
-    hint = ""
-    for p in patterns:
+    hints = []
+    for p in src.patterns:
         full = os.path.join(workdir, p)
         if not MAGIC.search(p) and os.path.isdir(full):
-            hint = f"{p} is a folder; for the files in it write {p.rstrip('/')}/**"
-    return _error(inp, f"no file matches {shown}{note}", hint)
+            hints.append(f"{p} is a folder; for the files in it write {p.rstrip('/')}/**")
+    if not dropped:
+        other, _ = glob_files(src.patterns, workdir, src.exclude, exclude_paths, skip,
+                              ignore_case=True)
+        if other:
+            note = (f" (matching is case-sensitive: {len(other)} files match it in another "
+                    f"case, such as {os.path.relpath(other[0][0], workdir)})")
+    hints.append(f"looked in {workdir}, the working directory")
+    beside = os.path.dirname(os.path.abspath(inp.pos.file)) if inp.pos.file else workdir
+    if beside != workdir:
+        there, _ = glob_files(src.patterns, beside, src.exclude)
+        if there:
+            rel = os.path.relpath(beside)
+            hints.append(f"the workflow's folder has {len(there)} matching files: add "
+                         f"--workdir {rel if not rel.startswith('..') else beside}")
+    return _error(inp, f"no file matches {shown}{note}", "; ".join(hints))

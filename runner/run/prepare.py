@@ -9,15 +9,16 @@ before any process starts.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.errors import FlowError, Problem
 from runner.files.inputs import Item, ItemSource, expand
-from runner.files.outputs import OutputClaims, Resolver, could_write
-from runner.model import Workflow
+from runner.files.outputs import OutputClaims, Resolver, could_write, refused_paths
+from runner.model import StepSpec, Workflow
 from runner.plan import Plan, Stage, plan
-from runner.run.chains import StageChain, build_chain, item_outs
+from runner.run.chains import StageChain, build_chain, has_fields, item_outs
 
 
 @dataclass
@@ -61,9 +62,12 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
             problems.extend(err.problems)
     if problems:
         raise FlowError(problems)
-    templates = [o.template for sc in chains.values() for o in sc.outputs]
-    statics = [path for sc in chains.values() for path in sc.static_paths]
-    writes = could_write(templates, statics, workflow.workdir)
+    outs = [o for sc in chains.values() for o in sc.outputs]
+    fixed = _fixed_outputs(p, resolver)
+    owners = {o.template: _label(o.step, workflow) for o in outs}
+    owners.update((path, _label(spec, workflow)) for spec, _, path in fixed)
+    writes = could_write([o.template for o in outs], [path for _, _, path in fixed],
+                         workflow.workdir, owners)
     sources: dict[str, ItemSource] = {}
     for inp in workflow.inputs:
         try:
@@ -73,8 +77,27 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     if problems:
         raise FlowError(problems)
     prep = Prepared(p, sources, chains, resolver)
-    _check_outputs(prep, workflow)
+    _check_outputs(prep, workflow, fixed)
     return prep
+
+
+def _fixed_outputs(p: Plan, resolver: Resolver) -> list[tuple[StepSpec, str, str]]:
+    """``(step, where, path)`` of every output path with no per-item field, resolved."""
+    out = []
+    for st in p.stages:
+        for spec in st.steps:
+            for arg in spec.outputs:
+                tmpl = spec.args.get(arg)
+                if isinstance(tmpl, str) and not has_fields(tmpl):
+                    out.append((spec, f"steps.{spec.id}.with.{arg}", resolver.resolve(tmpl)))
+    return out
+
+
+def _label(spec: StepSpec, workflow: Workflow) -> str:
+    """How a step is named in a message about its outputs: ``step 'save' (line 12)``."""
+    if spec.pos.file and os.path.abspath(spec.pos.file) != workflow.path:
+        return f"step '{spec.id}' ({spec.pos.file}:{spec.pos.line})"  # an included file
+    return f"step '{spec.id}' (line {spec.pos.line})"
 
 
 def _consumer(p: Plan, stage: Stage) -> str:
@@ -93,14 +116,26 @@ def _root_items(prep: Prepared, stage: Stage) -> Iterator[Item]:
                 yield from _root_items(prep, up)
 
 
+def _output_check(spec: StepSpec) -> Callable[[str, Mapping[str, Any]], str | None] | None:
+    """The step's own check of an output path (a suffix against its format), if it has one."""
+    from steps.registry import resolve_ref, step_def
+
+    sd = step_def(resolve_ref(spec.ref))
+    return sd.check_output if sd is not None else None
+
+
 LARGE = 1_000_000  # past this many items, outputs are checked as they are made
 
 
-def _check_outputs(prep: Prepared, workflow: Workflow) -> None:
-    """Two items writing one path, or a path outside the workdir: refused up front."""
+def _check_outputs(prep: Prepared, workflow: Workflow,
+                   fixed: list[tuple[StepSpec, str, str]]) -> None:
+    """Two items (or steps) writing one path, a path outside the workdir, a path the
+    step refuses (a suffix against its format): refused up front."""
     dirs: set[str] = set()
     problems: list[Problem] = []
     claims = OutputClaims(workflow.workdir)
+    for spec, where, path in fixed:  # fixed paths first: an item writing one is then named
+        claims.add_fixed(path, spec.pos, where)
     for st in prep.plan.stages:
         sc = prep.chains[st.id]
         dirs.update(os.path.dirname(p) for p in sc.static_paths)
@@ -117,7 +152,13 @@ def _check_outputs(prep: Prepared, workflow: Workflow) -> None:
         for o_index, o in enumerate(sc.outputs):
             paths = [(item, outs[o_index][2]) for item, outs in pairs]
             dirs.update(os.path.dirname(p) for _, p in paths)
-            claims.add(paths, o.step.pos, f"steps.{o.step.id}.with.{o.arg}")
+            where = f"steps.{o.step.id}.with.{o.arg}"
+            claims.add(paths, o.step.pos, where)
+            check = _output_check(o.step)
+            if check is not None:
+                args = o.step.args.as_dict()
+                problems.extend(refused_paths(paths, lambda p, a=args, c=check: c(p, a),
+                                              o.step.pos, where, workflow.workdir))
     try:
         claims.raise_if_any()
     except FlowError as err:
