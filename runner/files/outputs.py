@@ -97,12 +97,6 @@ class Resolver:
         return full
 
 
-def resolve_output(path: str, workdir: str, allow_outside: bool, *, pos: Pos | None = None,
-                   where: str = "") -> str:
-    """One output path made absolute and checked; see :class:`Resolver`."""
-    return Resolver(workdir, allow_outside).resolve(path, pos=pos, where=where)
-
-
 def describe(item: Item, workdir: str) -> str:
     """How an item is named in messages: its source below the workdir, or its value."""
     if item.source is None:
@@ -213,17 +207,6 @@ def refused_paths(pairs: Iterable[tuple[Item, str]], check: Callable[[str], str 
     if more:
         out.append(Problem(pos, where, f"and {more} more items of this step alike"))
     return out
-
-
-def check_collisions(pairs: Iterable[tuple[Item, str]], pos: Pos, where: str, workdir: str,
-                     claims: OutputClaims | None = None) -> None:
-    """FlowError if two different items write one path (or a path an earlier step,
-    recorded in the shared ``claims``, writes). ``where`` is e.g. ``steps[2].with.to``."""
-    claims = claims if claims is not None else OutputClaims(workdir)
-    before = len(claims.problems) + claims._more
-    claims.add(pairs, pos, where)
-    if len(claims.problems) + claims._more > before:
-        claims.raise_if_any()
 
 
 # ---------------------------------------------------------------- could_write
