@@ -8,6 +8,7 @@ of a long stage name, then the columns a user misses least.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -151,3 +152,56 @@ def test_a_long_stage_name_gives_up_its_middle_first() -> None:
     assert shorten(LONG, 20) == "orient→shrink→…→save"
     assert shorten(LONG, 14) == "orient→…→save"
     assert shorten(LONG, 8) == "orie…ave"
+
+
+# --- the command line's first words -----------------------------------------------------
+NUMBERS = """\
+flow: 1
+name: numbers
+inputs:
+  numbers:
+    range: {start: 0, stop: 50}
+steps:
+  - id: square
+    from: numbers
+    uses: numeric.square
+"""
+
+
+def test_flow_alone_prints_the_help(flow) -> None:
+    out = flow()
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.startswith("usage: flow")
+    for command in ("run", "validate", "graph", "steps", "schema"):
+        assert f"\n    {command} " in out.stdout
+
+
+def test_flow_version(flow) -> None:
+    from runner import __version__
+
+    out = flow("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"flow {__version__}"
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "many"])
+def test_jobs_below_one_are_refused(flow, tmp_path, jobs: str) -> None:
+    (tmp_path / "numbers.yaml").write_text(NUMBERS, encoding="utf-8")
+    out = flow("run", "numbers.yaml", "-j", jobs)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"-j/--jobs: expected a whole number of workers, 1 or more; got '{jobs}'" \
+        in out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / ".flow").exists()
+
+
+def test_more_jobs_than_cpus_says_how_many_it_uses(flow, tmp_path) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    (tmp_path / "numbers.yaml").write_text(NUMBERS, encoding="utf-8")
+    out = flow("run", "numbers.yaml", "-j", str(cpus + 6))
+    assert out.returncode == 0, out.stderr
+    s = "s" * (cpus != 1)
+    assert out.stderr.splitlines() == [
+        f"using {cpus} worker{s} (-j {cpus + 6}): this machine has {cpus} CPU{s}"]
+    # As many as asked, or the CPUs' count reached by the items alone: nothing to say.
+    assert flow("run", "numbers.yaml", "-j", "1", "--force").stderr == ""
+    (tmp_path / "few.yaml").write_text(NUMBERS.replace("stop: 50", "stop: 1"), encoding="utf-8")
+    assert flow("run", "few.yaml", "-j", str(cpus + 6)).stderr == ""
