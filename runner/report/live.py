@@ -24,6 +24,7 @@ from runner.report.board import (
     fmt_mode,
     fmt_rate,
     fmt_total,
+    wrote_line,
 )
 from runner.report.events import Event, ItemFailed, StageProgress
 from runner.report.layout import BAR, COLUMNS, GAP, RIGHT, Layout, fit, shorten
@@ -168,6 +169,11 @@ class LiveReporter:
         if hidden > 0:
             lines.append(Text(f" … {hidden} more failed item{'s' * (hidden != 1)}, "
                               "listed at the end", style="red", no_wrap=True,
+                              overflow="ellipsis"))
+        if board.item_notices:
+            # Their text never goes on screen mid-run: it would tear the table apart.
+            lines.append(Text(f" {wrote_line(board.item_notices)} (--verbose shows it, "
+                              "--report keeps it)", style="yellow", no_wrap=True,
                               overflow="ellipsis"))
         return Group(*lines)
 

@@ -136,7 +136,8 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
                      for r in runs.values()),
         failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
         seconds=time.monotonic() - t0, stopped_by=stopped_by,
-        values=_final_values(runs))
+        values=_final_values(runs), item_notices=tuple(sched.item_notices),
+        item_notices_left_out=sched.item_notice_count - len(sched.item_notices))
     reporter.handle(RunFinished(result, time.time()))
     return result
 
