@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from runner.compile.build import load_workflow
 from runner.plan import plan
-from runner.run.orchestrate import RunOptions, run, usable_cpus, warm_up
+from runner.run.orchestrate import RunOptions, pool_size, run, usable_cpus, warm_up
 from runner.run.prepare import Prepared, prepare
 
-__all__ = ["Prepared", "RunOptions", "load_workflow", "plan", "prepare", "run", "usable_cpus",
-           "warm_up"]
+__all__ = ["Prepared", "RunOptions", "load_workflow", "plan", "pool_size", "prepare", "run",
+           "usable_cpus", "warm_up"]

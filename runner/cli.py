@@ -32,13 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="flow", description="Run declarative batch workflows on every CPU core.",
         epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from runner import __version__
+
+    ap.add_argument("--version", action="version", version=f"flow {__version__}")
+    # Not required: `flow` alone prints this help (see main).
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a workflow")
     r.add_argument("workflow")
     r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a param (the value is read as YAML: 3, true, [1, 2])")
-    r.add_argument("-j", "--jobs", type=int, metavar="N", help="at most N worker processes")
+    r.add_argument("-j", "--jobs", type=_jobs, metavar="N", help="at most N worker processes")
     r.add_argument("--executor", choices=["local", "dask"], help="where to run (default local)")
     r.add_argument("--scheduler", metavar="ADDR", help="a Dask scheduler address")
     r.add_argument("--workdir", metavar="DIR", help="where paths resolve (default: here)")
@@ -79,6 +83,18 @@ def _verbose(p: argparse.ArgumentParser, what: str = "the traceback of an intern
     p.add_argument("--verbose", "-v", action="store_true", help=what)
 
 
+def _jobs(text: str) -> int:
+    """``-j N``: a whole number of workers, at least one (argparse reports the rest)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of workers, 1 or more; got '{text}'")
+    return n
+
+
 def _params(pairs: Sequence[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -108,7 +124,12 @@ def print_error(err: FlowError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flow`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # Asking for nothing is asking what there is: the help, and no error (exit 0).
+        parser.print_help()
+        return EXIT_OK
     try:
         return COMMANDS[args.command](args)
     except FlowError as err:
@@ -210,6 +231,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, src in prep.sources.items():
             print(f"input {name}: {src.count} items")
         return EXIT_OK
+    if args.jobs is not None:
+        _say_workers(prep, args.jobs)
     reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
                              args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
@@ -225,6 +248,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # With --json, stdout stays pure JSON Lines; the human summary goes to stderr.
     print(render_summary(result, args.verbose), file=sys.stderr if args.json else sys.stdout)
     return result.exit_code
+
+
+def _say_workers(prep, jobs: int) -> None:
+    """One line on stderr when the machine's CPUs, not -j, set the number of workers."""
+    from runner import api
+
+    used = api.pool_size(prep, jobs)
+    if used < api.pool_size(prep, jobs, cpus=jobs):
+        cpus = api.usable_cpus()
+        print(f"using {used} worker{'s' * (used != 1)} (-j {jobs}): "
+              f"this machine has {cpus} CPU{'s' * (cpus != 1)}", file=sys.stderr)
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,

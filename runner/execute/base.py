@@ -95,6 +95,7 @@ class TaskResult:
     dropped: int = 0  # items a filter step removed
     notes: tuple[str, ...] = ()  # e.g. "multi-frame file: first frame used"
     seconds: float = 0.0
+    output: tuple[tuple[int, str], ...] = ()  # (offset, what it wrote or warned); -1: the task
 
 
 @dataclass(frozen=True)

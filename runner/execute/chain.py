@@ -17,14 +17,14 @@ from __future__ import annotations
 import signal
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from operator import is_not
 from typing import Any, Protocol
 
 from runner.execute.base import Chain, ChainStep, ItemFailure, Task, TaskResult
-from steps.registry import StepDef, StepNotice, resolve_ref, step_def, value_kinds
+from runner.execute.capture import Capture
+from steps.registry import StepDef, resolve_ref, step_def, value_kinds
 
 _not_none = partial(is_not, None)
 _DROPPED = object()  # a filter step returned None
@@ -149,16 +149,15 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
     """Run ``task``'s chain on its items; never raises.
 
     A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
-    for the summary, instead of being printed by the worker.
+    for the summary; whatever else the items write or warn comes back as ``output``,
+    item by item (see :mod:`runner.execute.capture`), instead of reaching the screen.
     """
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.filterwarnings("always", category=StepNotice)
-        result = _run(task, tracker or _NoTracker())
-    notes = list(dict.fromkeys(str(w.message) for w in caught
-                               if issubclass(w.category, StepNotice)))
+    with Capture(tracker or _NoTracker()) as capture:
+        result = _run(task, capture)
     return TaskResult(result.task_id, result.values, result.partial, result.failures,
-                      result.dropped, tuple(notes), time.perf_counter() - t0)
+                      result.dropped, tuple(capture.notes), time.perf_counter() - t0,
+                      capture.output)
 
 
 def _run(task: Task, tr: Tracker) -> TaskResult:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from runner.report.events import (
     Event,
     ItemFailed,
+    ItemNotice,
     Notice,
     RunFinished,
     RunStarted,
@@ -103,6 +104,7 @@ class Board:
         self.by_id: dict[str, StageRow] = {}
         self.failures = 0
         self.notices: list[str] = []
+        self.item_notices = 0  # items that wrote output or warnings
         self.t0: float | None = None  # RunStarted's t (event clock)
         self.local0 = 0.0  # our clock when RunStarted arrived
         self.latest = float("-inf")  # the newest event time seen
@@ -149,6 +151,8 @@ class Board:
             self.notices.append(event.message)
         elif kind is RunFinished:
             self._finish(event)
+        elif kind is ItemNotice:
+            self.item_notices += 1
 
     def row(self, stage: str) -> StageRow:
         """The row of ``stage``; a stage RunStarted did not announce gets a row of its own."""
@@ -260,3 +264,8 @@ def failure_line(item: str, step: str, reason: str, attempts: int) -> str:
     """``photos/a.jpg at shrink: OSError: image file is truncated``: one failed item."""
     tail = f" (after {attempts} attempts)" if attempts > 1 else ""
     return f"{item} at {step}: {one_line(reason)}{tail}"
+
+
+def wrote_line(count: int) -> str:
+    """``6 items wrote output or warnings``: how many items had something to say."""
+    return f"{count} item{'s' * (count != 1)} wrote output or warnings"

@@ -89,6 +89,20 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class ItemNotice:
+    """What an item wrote (stdout, stderr, C libraries) or warned while its steps ran.
+
+    Captured in the worker, never printed over the table: counted on screen, the text
+    in ``--json``, ``--report`` and the summary under ``--verbose``.
+    """
+
+    stage: str
+    item: str  # as ItemFailed names it
+    text: str
+    t: float
+
+
+@dataclass(frozen=True)
 class FailureRecord:
     """A failed item, as the summary and ``--report`` list it."""
 
@@ -128,6 +142,8 @@ class RunResult:
     seconds: float = 0.0
     stopped_by: FailureRecord | None = None  # the item that triggered on_error: stop
     values: dict[str, Any] = field(default_factory=dict)  # final step values, small ones
+    item_notices: tuple[ItemNotice, ...] = ()  # what items wrote, the first ones kept
+    item_notices_left_out: int = 0  # more items wrote something; not kept
 
     @property
     def exit_code(self) -> int:
@@ -153,7 +169,7 @@ class RunFinished:
 
 
 Event = (RunStarted | StageStarted | StageProgress | ItemFailed | StageFinished | Notice
-         | RunFinished)
+         | RunFinished | ItemNotice)
 
 
 class Reporter(Protocol):

@@ -13,7 +13,7 @@ import json
 import os
 
 from runner.errors import FlowError
-from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line
+from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line, wrote_line
 from runner.report.events import FailureRecord, RunResult
 
 # Failed items listed without --verbose; the report and --verbose carry them all.
@@ -36,6 +36,9 @@ def render_summary(result: RunResult, verbose: bool = False) -> str:
         out.append("")
         out.append("notices:")
         out.extend(f"  {one_line(n)}" for n in result.notices)
+    if result.item_notices:
+        out.append("")
+        out.extend(_item_notices(result, verbose))
     if result.values:
         out.append("")
         out.append("results:")
@@ -99,6 +102,20 @@ def _failures(failures: tuple[FailureRecord, ...], verbose: bool) -> list[str]:
             lines.extend("      " + text for text in f.detail.rstrip().splitlines())
     if len(shown) < n:
         lines.append(f"  … and {n - len(shown)} more (--verbose or --report FILE lists them all)")
+    return lines
+
+
+def _item_notices(result: RunResult, verbose: bool) -> list[str]:
+    """How many items wrote something; under --verbose, what each wrote."""
+    count = len(result.item_notices) + result.item_notices_left_out
+    if not verbose:
+        return [f"{wrote_line(count)}: --verbose shows it, --report FILE keeps it"]
+    lines = [f"{wrote_line(count)}:"]
+    for note in result.item_notices:
+        lines.append(f"  {note.item}:")
+        lines.extend("      " + text for text in note.text.rstrip().splitlines())
+    if result.item_notices_left_out:
+        lines.append(f"  … and {result.item_notices_left_out} more, not kept")
     return lines
 
 

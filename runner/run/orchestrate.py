@@ -68,12 +68,20 @@ def usable_cpus() -> int:
 
 
 
-def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
-    """Workers for a stage: ``auto`` is the usable CPUs; never more than the items or -j."""
+def stage_workers(stage: Stage, jobs: int | None, count: int, cpus: int | None = None) -> int:
+    """Workers for a stage: ``auto`` is the usable CPUs (or ``cpus``); never more than the
+    items or -j."""
     if stage.mode == "serial" or stage.kind == "reduce":
         return 1  # a reduce is one task
-    asked = stage.parallel.workers or usable_cpus()
+    asked = stage.parallel.workers or cpus or usable_cpus()
     return max(1, min(asked, jobs or asked, count))
+
+
+def pool_size(prep: Prepared, jobs: int | None, cpus: int | None = None) -> int:
+    """The worker processes a run of ``prep`` starts with -j ``jobs``, on this machine or
+    on one with ``cpus`` CPUs: the widest stage that does not run serially."""
+    return max((stage_workers(st, jobs, prep.root_count(st), cpus) for st in prep.plan.stages
+                if st.mode != "serial"), default=0)
 
 
 def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
@@ -89,12 +97,12 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     runs = {st.id: StageRun(st, prep.chains[st.id],
                             stage_workers(st, options.jobs, prep.root_count(st)))
             for st in prep.plan.stages}
-    pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
+    pool = pool_size(prep, options.jobs)
     infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
                             prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
                   for r in runs.values())
-    reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
-    executors = _start_executors(runs, options, workflow, pool_size,
+    reporter.handle(RunStarted(workflow.name, infos, pool, options.executor, time.time()))
+    executors = _start_executors(runs, options, workflow, pool,
                                  make_executor or new_executor)
     store = State(workflow.workdir, force=options.force)
     sched = Scheduler(runs, executors, reporter, workflow.workdir,
@@ -128,7 +136,8 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
                      for r in runs.values()),
         failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
         seconds=time.monotonic() - t0, stopped_by=stopped_by,
-        values=_final_values(runs))
+        values=_final_values(runs), item_notices=tuple(sched.item_notices),
+        item_notices_left_out=sched.item_notice_count - len(sched.item_notices))
     reporter.handle(RunFinished(result, time.time()))
     return result
 

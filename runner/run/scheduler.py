@@ -25,6 +25,7 @@ from runner.plan import Stage
 from runner.report.events import (
     FailureRecord,
     ItemFailed,
+    ItemNotice,
     Reporter,
     StageFinished,
     StageProgress,
@@ -32,6 +33,7 @@ from runner.report.events import (
 )
 from runner.run.feed import Feed, StageChain, retry_task
 
+KEEP_NOTICES = 1000  # items' output kept for the report; the rest are counted
 PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
 POLL_WAIT = 0.05  # seconds to wait for a completion when none is ready
 
@@ -82,6 +84,8 @@ class Scheduler:
     state: State | None = None  # records outputs made, for the next run
     failures: list[FailureRecord] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)
+    item_notices: list[ItemNotice] = field(default_factory=list)  # the first KEEP_NOTICES
+    item_notice_count: int = 0
     _task_ids: Any = field(default_factory=lambda: iter(range(1 << 40, 1 << 62)))
 
     def run(self) -> None:
@@ -184,6 +188,8 @@ class Scheduler:
     def _done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
         for note in res.notes:
             self.notices[note] = self.notices.get(note, 0) + 1
+        if res.output:
+            self._output(r, task, meta, res.output)
         if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
             # A reduce: one item out of all that came in.
             r.done += 1 - len(res.failures)
@@ -223,6 +229,25 @@ class Scheduler:
         elif value is None and task.items is not None:
             value = next((v for o, v, _ in task.items if o == offset), None)
         return f"item {item.index} ({value!r})"
+
+    def _output(self, r: StageRun, task: Task, meta: Any,
+                output: tuple[tuple[int, str], ...]) -> None:
+        """What items wrote while they ran: a notice each, the first ones kept."""
+        reduce = task.partials is not None or r.stage.kind == "reduce"
+        for off, text in output:
+            if off < 0 and task.size() == 1:
+                off = task.items[0][0] if task.items else 0  # one item: it said it
+            if reduce:
+                what = f"{r.stage.label} (all {task.size()} items)"
+            elif off < 0:  # not told which: before the first item, or a whole chunk
+                what = f"{r.stage.label} (a task of {task.size()} items)"
+            else:
+                what = self._describe(self._item(meta, off), task, off)
+            note = ItemNotice(r.stage.id, what, text, time.time())
+            self.item_notice_count += 1
+            if len(self.item_notices) < KEEP_NOTICES:
+                self.item_notices.append(note)
+            self.reporter.handle(note)
 
     def _fail(self, r: StageRun, rec: FailureRecord) -> None:
         r.failed += 1
