@@ -11,8 +11,6 @@ another workflow file has that file's steps inlined (:mod:`runner.compile.includ
 from __future__ import annotations
 
 import os
-import re
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +19,13 @@ from runner.compile.draft import Draft
 from runner.compile.includes import flatten, include, merge_settings
 from runner.compile.load import load_file
 from runner.compile.params import check_output, plain_values, resolve_params, substitute
+from runner.compile.pyfind import PyStepError
+from runner.compile.pysteps import read_step
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from runner.compile.validate import check, check_workflow
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
-from steps.registry import StepDef, plain_step, step_def
+from steps.registry import StepDef
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")
 
@@ -163,43 +163,12 @@ class Loader:
         return d
 
     def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
-        """``py:module.path:function``, imported with the workflow's folder on sys.path."""
-        import importlib
-
-        mod_name, _, qual = uses[3:].partition(":")
-        if not re.fullmatch(r"[A-Za-z_][\w.]*", mod_name) or not re.fullmatch(
-                r"[A-Za-z_][\w.]*", qual):
-            self.add(pos, path, f"'{uses}' is not of the form py:module.path:function")
-            return None
-        folder = os.path.dirname(os.path.abspath(file))
-        if folder not in sys.path:
-            sys.path.insert(0, folder)  # the workflow's folder is importable (SPEC 1.6)
+        """``py:module.path:function``, read from its source (see runner.compile.pysteps)."""
         try:
-            obj: Any = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            missing = e.name or mod_name
-            if mod_name == missing or mod_name.startswith(missing + "."):
-                self.add(pos, path, f"no module named '{missing}'",
-                         f"looked in {folder} and the installed packages")
-            else:
-                self.add(pos, path, f"importing '{mod_name}' failed: {e}")
+            return read_step(uses, os.path.dirname(os.path.abspath(file)))
+        except PyStepError as e:
+            self.add(pos, path, e.message, e.hint)
             return None
-        except (Exception, SystemExit) as e:  # the user's module is broken: say how
-            self.add(pos, path, f"importing '{mod_name}' failed: {type(e).__name__}: {e}")
-            return None
-        for part in qual.split("."):
-            nxt = getattr(obj, part, None)
-            if nxt is None:
-                names = [n for n in dir(obj) if not n.startswith("_")
-                         and callable(getattr(obj, n, None))]
-                self.add(pos, path, f"'{mod_name}' has no function '{qual}'"
-                         f"{did_you_mean(part, names)}")
-                return None
-            obj = nxt
-        if not callable(obj):
-            self.add(pos, path, f"'{mod_name}:{qual}' is not a function")
-            return None
-        return step_def(obj) or plain_step(obj, uses)
 
 
 def _graph(drafts: list[Draft], inputs: list[str], ld: Loader) -> None:
