@@ -16,6 +16,7 @@ from pathlib import Path
 
 from runner.errors import FlowError
 from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line
+from runner.report.escape import encodable, printable
 from runner.report.events import FailureRecord, RunResult
 
 # Failed items listed without --verbose; the report and --verbose carry them all.
@@ -46,7 +47,7 @@ def render_summary(result: RunResult, verbose: bool = False) -> str:
     if result.outputs:
         out.append("")
         out.append("outputs:")
-        out.extend(f"  {path}" for path in result.outputs)
+        out.extend(f"  {printable(path)}" for path in result.outputs)
     return "\n".join(out)
 
 
@@ -110,7 +111,8 @@ def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
     Raises FlowError (exit 2) when the file cannot be written, naming the path.
     """
     target = Path(path)
-    text = json.dumps(result.to_json(), indent=2, default=str, ensure_ascii=False) + "\n"
+    text = json.dumps(encodable(result.to_json()), indent=2, default=str,
+                      ensure_ascii=False) + "\n"
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
