@@ -10,7 +10,9 @@ another workflow file has that file's steps inlined (:mod:`runner.compile.includ
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +107,7 @@ class Loader:
         root = make_map(list(root.keys), values, root.pos)
         before = len(self.problems.problems)
         check_workflow(root, self.problems)
+        _check_ranges(root.get("inputs"), self.problems)
         names, inputs = _inputs(root.get("inputs"), self.problems.problems[before:])
         drafts = []
         steps = root.get("steps")
@@ -275,6 +278,30 @@ def _settings(node: Node | None) -> dict[str, Any]:
     if not isinstance(out.get("parallel", {}), dict):
         del out["parallel"]  # reported by the schema; keeps merge_settings safe
     return out
+
+
+def _check_ranges(node: Node | None, problems: Collector) -> None:
+    """Ranges of finite numbers (NaN compares false with everything) and countable items."""
+    for key, value in node.items() if isinstance(node, Map) else ():
+        rng = value.get("range") if isinstance(value, Map) else None
+        parts = {"stop": rng} if isinstance(rng, Scalar) else {
+            k.value: v for k, v in rng.items()} if isinstance(rng, Map) else {}
+        nums = {k: n.value for k, n in parts.items() if isinstance(n, Scalar)
+                and isinstance(n.value, int | float) and not isinstance(n.value, bool)}
+        where = f"inputs.{key.value}.range"
+        bad = [k for k, v in nums.items() if isinstance(v, float) and not math.isfinite(v)]
+        for k in bad:
+            problems.add(parts[k].pos, f"{where}.{k}", f"must be a finite number, not {nums[k]}")
+        if bad or "stop" not in nums or nums.get("step", 1) == 0:
+            continue  # a missing stop or a zero step: the schema says so
+        try:
+            count = abs(nums["stop"] - nums.get("start", 0)) / abs(nums.get("step", 1))
+        except OverflowError:  # beyond a float
+            count = math.inf
+        if count >= sys.maxsize:
+            about = f"about {count:.3g}" if math.isfinite(count) else "over 1e308"
+            problems.add(parts["stop"].pos, f"{where}.stop", f"a range of {about} items is "
+                         f"more than flow can count ({sys.maxsize})")
 
 
 def _inputs(node: Node | None, problems: list[Problem]) -> tuple[list[str], list[Input]]:
