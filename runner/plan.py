@@ -155,6 +155,8 @@ def _mark_folds(stages: list[Stage]) -> list[Stage]:
             continue
         if sum(1 for s in out if out[src].id in s.sources) != 1:
             continue
+        if red.steps[0].uses.startswith("py:"):
+            continue  # planning never imports a py: module (graph and --dry-run run no code)
         sd = step_def(resolve_ref(red.steps[0].ref))
         if sd is None or sd.fold is None:
             continue

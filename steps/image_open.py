@@ -41,7 +41,7 @@ def open_path(path: str | os.PathLike[str]) -> Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            img = _open_by_name_first(p)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(_bomb_reason(str(exc))) from None
     except FileNotFoundError:
@@ -57,9 +57,42 @@ def open_path(path: str | os.PathLike[str]) -> Image:
     except Exception as exc:  # noqa: BLE001 - Pillow plugins raise many kinds on bad headers
         raise ImageError(f"broken {_guess(p) or 'image'} header: {one_line(exc)}") from None
     _check_header(img)
-    if img.format not in DRAFTABLE and getattr(img, "is_animated", False):
+    if img.format not in DRAFTABLE and _animated(img):
         warnings.warn(StepNotice(MULTI_FRAME), stacklevel=2)
     return img
+
+
+def _open_by_name_first(path: str) -> Image:
+    """``Image.open``, the file read as the format its extension names where it is one.
+
+    Pillow tries its plugins in the order they were loaded; in a fresh process the
+    extension's plugin comes first, but in a worker that has opened other kinds of
+    file, a plugin with a loose check may claim the file first (an .ico read as TGA
+    after a .tga: "cannot load this image"). ``Image.open`` has by then loaded the
+    extension's plugin, so asking it again costs nothing when the answers agree.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    img = Image.open(path)
+    fmt = Image.EXTENSION.get(os.path.splitext(path)[1].lower())
+    if fmt is None or fmt == img.format or fmt not in Image.OPEN or (
+            fmt in DRAFTABLE and img.format in DRAFTABLE):
+        return img
+    try:
+        named = Image.open(path, formats=[fmt])
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return img  # the extension lies: the first answer stands
+    img.close()
+    return named
+
+
+def _animated(img: Image) -> bool:
+    """Whether ``img`` has frames past the first; a broken frame table counts as none
+    (a PSD's layers are read only here: its composite image may be fine)."""
+    try:
+        return bool(getattr(img, "is_animated", False))
+    except Exception:  # noqa: BLE001 - plugins raise many kinds on a bad frame table
+        return False
 
 
 def _check_header(img: Image) -> None:
@@ -125,7 +158,7 @@ def loaded(img: Image) -> Image:
     ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays False, so a file that ends early fails
     here instead of being padded with grey. Cheap when already loaded.
     """
-    if getattr(img, "tile", None):
+    if getattr(img, "tile", None) or _loads_itself(img):
         try:
             img.load()
         except MemoryError:
@@ -137,9 +170,17 @@ def loaded(img: Image) -> Image:
                 raise ImageError("truncated image data: the file ends before the "
                                  "picture does") from None
             raise ImageError(f"corrupt image data: {msg}") from None
-        if getattr(img, "_fp", None) is not None:
-            _release(img)  # multi-frame files keep theirs open for seeking; we never seek
+        if getattr(img, "_fp", None) is not None or getattr(img, "fp", None) is not None:
+            _release(img)  # multi-frame files (and ICO) keep theirs open; we never seek
     return img
+
+
+def _loads_itself(img: Image) -> bool:
+    """A file whose plugin decodes without tiles (ICO, ICNS) and has not yet."""
+    from PIL import ImageFile
+
+    return (isinstance(img, ImageFile.ImageFile) and getattr(img, "fp", None) is not None
+            and type(img).load is not ImageFile.ImageFile.load)
 
 
 def _release(img: Image) -> None:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -76,11 +79,22 @@ class StepDef:
     # check_output(path, args) -> what is wrong with writing ``path`` with these arguments
     # (a suffix that contradicts 'format'), or None; the engine asks before anything runs.
     check_output: Callable[[str, Mapping[str, Any]], str | None] | None = None
+    # A py: step read from its source, not imported: the ref a worker imports it by.
+    origin: str = ""
 
     @property
     def ref(self) -> str:
-        """``module:qualname``: how a worker process finds the function again."""
-        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+        """``module:qualname``, or ``folder:module:qualname`` for a module found by file
+        in a workflow's folder: how a worker process finds the function again."""
+        return self.origin or f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+
+def closed_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A step's argument schema as flow checks it: an object, closed unless it says not."""
+    sch = dict(schema) if schema else {"type": "object", "properties": {}}
+    sch.setdefault("type", "object")
+    sch.setdefault("additionalProperties", False)
+    return sch
 
 
 def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
@@ -99,9 +113,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
         raise ValueError(f"step {name!r}: kind must be 'map' or 'reduce', not {kind!r}")
     if fold is not None and kind != "reduce":
         raise ValueError(f"step {name!r}: only a reduce step can fold")
-    sch = dict(schema) if schema else {"type": "object", "properties": {}}
-    sch.setdefault("type", "object")
-    sch.setdefault("additionalProperties", False)
+    sch = closed_schema(schema)
 
     def attach(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -118,13 +130,6 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
 def step_def(fn: Callable[..., Any]) -> StepDef | None:
     """The StepDef a function was declared with, or None for a plain function."""
     return getattr(fn, "__flow_step__", None)
-
-
-def plain_step(fn: Callable[..., Any], name: str) -> StepDef:
-    """A StepDef for an undecorated function ``fn(value, **with)``: a map step."""
-    doc = (fn.__doc__ or "").strip().splitlines()
-    return StepDef(name=name, fn=fn, kind="map",
-                   schema={"type": "object"}, description=doc[0] if doc else "")
 
 
 def collect(module: ModuleType) -> dict[str, StepDef]:
@@ -213,13 +218,57 @@ def load_registry(extra_modules: Iterable[str] = ()) -> Registry:
     return Registry(extra_modules)
 
 
+def step_package_roots() -> set[str]:
+    """Top-level import names of the installed distributions that declare ``flow.steps``."""
+    from importlib.metadata import entry_points
+
+    roots: set[str] = set()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        roots.add(ep.value.split(":")[0].split(".")[0].strip())
+        try:
+            top = ep.dist.read_text("top_level.txt") if ep.dist is not None else None
+        except OSError:
+            top = None
+        roots.update((top or "").split())
+    return roots
+
+
+def file_ref(folder: str, module: str, qual: str) -> str:
+    """The ref of ``module:qual`` found by file under ``folder`` (see :func:`resolve_ref`)."""
+    return f"{folder}:{module}:{qual}"
+
+
 def resolve_ref(ref: str) -> Callable[..., Any]:
-    """The function named by ``module:qualname`` (imports the module)."""
-    mod_name, _, qual = ref.partition(":")
-    obj: Any = importlib.import_module(mod_name)
+    """The function named by ``module:qualname`` or ``folder:module:qualname`` (imports it).
+
+    The second form is a ``py:`` module of a workflow's folder. It is imported by file,
+    under a private package whose only search path is that folder, so a ``steps.py`` or
+    ``os.py`` there neither shadows nor is shadowed by an installed module. The folder
+    also goes at the end of ``sys.path``, so that module's own ``import helpers`` works.
+    """
+    head, _, qual = ref.rpartition(":")
+    folder, sep, mod_name = head.rpartition(":")
+    if sep and os.path.isabs(folder):
+        obj: Any = _import_from(folder, mod_name)
+    else:
+        obj = importlib.import_module(head)
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _import_from(folder: str, mod_name: str) -> ModuleType:
+    import importlib.util
+    from importlib.machinery import ModuleSpec
+
+    root = f"_flow_py_{zlib.crc32(os.fsencode(folder)):08x}"
+    if root not in sys.modules:
+        spec = ModuleSpec(root, None, is_package=True)
+        spec.submodule_search_locations = [folder]
+        sys.modules[root] = importlib.util.module_from_spec(spec)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return importlib.import_module(f"{root}.{mod_name}")
 
 
 class StepNotice(UserWarning):

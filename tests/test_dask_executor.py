@@ -77,6 +77,7 @@ def test_images_on_dask_match_local_byte_for_byte(tmp_path):
 
 def test_py_step_from_the_workflow_folder_and_a_killed_item_on_dask(tmp_path):
     (tmp_path / "mysteps.py").write_text("def triple(value):\n    return value * 3\n")
+    faults.beside(tmp_path)
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: custom
@@ -107,6 +108,7 @@ steps:
 def test_scheduler_address_runs_on_that_cluster_and_a_death_costs_one_worker(tmp_path):
     from distributed import LocalCluster
 
+    faults.beside(tmp_path)
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: where

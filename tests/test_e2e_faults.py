@@ -26,7 +26,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from tests.conftest import REPO, run_flow
-from tests.faults import descendants_of, wait_gone
+from tests.faults import beside, descendants_of, wait_gone
 from tests.make_corpus import make_corpus
 from tests.timing import limit
 
@@ -39,6 +39,8 @@ def write_wf(folder: Path, text: str, name: str = "wf.yaml") -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    if "py:tests.faults:" in text:
+        beside(path.parent)
     return path
 
 

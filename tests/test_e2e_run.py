@@ -10,6 +10,7 @@ import yaml
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.faults import beside
 
 
 def write(path: Path, text: str) -> Path:
@@ -301,6 +302,7 @@ def _run_pids(tmp_path, flow, workers: str, count: int, *args: str) -> tuple[int
     """Run PIDS_WF on ``count`` items: the workers its JSON reports for the stage, the
     stage's row of the summary table, and the worker pids that ran the items."""
     write(tmp_path / "wf.yaml", PIDS_WF.replace("stop: 40", f"stop: {count}") % workers)
+    beside(tmp_path)
     res = flow("run", "wf.yaml", "--json", "--force", *args)
     assert res.returncode == 0, res.stdout + res.stderr
     started = json.loads(res.stdout.splitlines()[0])

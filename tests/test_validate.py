@@ -452,8 +452,10 @@ def test_python_function_steps(tmp_path, monkeypatch):
   - {id: t, uses: "py:mysteps_a:total", with: {start: 1}}
 """)
     b, t = wf.steps
-    assert (b.kind, b.ref, b.args.as_dict()) == ("map", "mysteps_a:brighten", {"amount": 2})
-    assert (t.kind, t.ref) == ("reduce", "mysteps_a:total")
+    # Found by file in the workflow's folder: the ref says where, for the workers.
+    assert (b.kind, b.ref, b.args.as_dict()) == ("map", f"{os.getcwd()}:mysteps_a:brighten",
+                                                 {"amount": 2})
+    assert (t.kind, t.ref) == ("reduce", f"{os.getcwd()}:mysteps_a:total")
     assert errors(tmp_path, monkeypatch, HEAD + """\
   - {id: t, from: nums, uses: "py:mysteps_a:total", with: {strat: 1}}
   - {id: m, uses: "py:mysteps_a:brigten"}
@@ -474,8 +476,9 @@ def test_python_module_that_fails_to_import(tmp_path, monkeypatch):
     errs = errors(tmp_path, monkeypatch, HEAD + "  - {id: b, from: nums, uses: "
                   "'py:mysteps_broken:f'}\n")
     assert len(errs) == 1
-    assert errs[0].startswith("wf.yaml:7:31: error: steps[0].uses: importing 'mysteps_broken' "
-                              "failed: SyntaxError:")
+    assert errs[0].startswith("wf.yaml:7:31: error: steps[0].uses: 'mysteps_broken' cannot be "
+                              "read: SyntaxError:")
+    assert errs[0].endswith("mysteps_broken.py:1:7)")  # where in the module
 
 
 # -- workflow files as steps ------------------------------------------------------------------

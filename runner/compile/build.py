@@ -10,8 +10,8 @@ another workflow file has that file's steps inlined (:mod:`runner.compile.includ
 
 from __future__ import annotations
 
+import math
 import os
-import re
 import sys
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +22,8 @@ from runner.compile.draft import Draft
 from runner.compile.includes import flatten, include, merge_settings
 from runner.compile.load import load_file
 from runner.compile.params import check_output, plain_values, resolve_params, substitute
+from runner.compile.pyfind import PyStepError
+from runner.compile.pysteps import read_step
 from runner.compile.strays import adopt_strays
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from runner.compile.validate import check, check_workflow
@@ -29,7 +31,7 @@ from runner.compile.writes import check_writes
 from runner.compile.yamlhints import braced_text
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
-from steps.registry import StepDef, plain_step, step_def
+from steps.registry import StepDef
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")
 
@@ -116,6 +118,7 @@ class Loader:
         root = adopt_strays(make_map(list(root.keys), values, root.pos), self.registry, self.add)
         before = len(self.problems.problems)
         check_workflow(root, self.problems)
+        _check_ranges(root.get("inputs"), self.problems)
         names, inputs = _inputs(root.get("inputs"), self.problems.problems[before:])
         drafts = []
         steps = root.get("steps")
@@ -201,43 +204,12 @@ class Loader:
                                        f'quote it: {key.value}: "{text}"')
 
     def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
-        """``py:module.path:function``, imported with the workflow's folder on sys.path."""
-        import importlib
-
-        mod_name, _, qual = uses[3:].partition(":")
-        if not re.fullmatch(r"[A-Za-z_][\w.]*", mod_name) or not re.fullmatch(
-                r"[A-Za-z_][\w.]*", qual):
-            self.add(pos, path, f"'{uses}' is not of the form py:module.path:function")
-            return None
-        folder = os.path.dirname(os.path.abspath(file))
-        if folder not in sys.path:
-            sys.path.insert(0, folder)  # the workflow's folder is importable (SPEC 1.6)
+        """``py:module.path:function``, read from its source (see runner.compile.pysteps)."""
         try:
-            obj: Any = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            missing = e.name or mod_name
-            if mod_name == missing or mod_name.startswith(missing + "."):
-                self.add(pos, path, f"no module named '{missing}'",
-                         f"looked in {folder} and the installed packages")
-            else:
-                self.add(pos, path, f"importing '{mod_name}' failed: {e}")
+            return read_step(uses, os.path.dirname(os.path.abspath(file)))
+        except PyStepError as e:
+            self.add(pos, path, e.message, e.hint)
             return None
-        except (Exception, SystemExit) as e:  # the user's module is broken: say how
-            self.add(pos, path, f"importing '{mod_name}' failed: {type(e).__name__}: {e}")
-            return None
-        for part in qual.split("."):
-            nxt = getattr(obj, part, None)
-            if nxt is None:
-                names = [n for n in dir(obj) if not n.startswith("_")
-                         and callable(getattr(obj, n, None))]
-                self.add(pos, path, f"'{mod_name}' has no function '{qual}'"
-                         f"{did_you_mean(part, names)}")
-                return None
-            obj = nxt
-        if not callable(obj):
-            self.add(pos, path, f"'{mod_name}:{qual}' is not a function")
-            return None
-        return step_def(obj) or plain_step(obj, uses)
 
 
 def _graph(drafts: list[Draft], inputs: list[str], ld: Loader) -> None:
@@ -344,6 +316,30 @@ def _settings(node: Node | None) -> dict[str, Any]:
     if not isinstance(out.get("parallel", {}), dict):
         del out["parallel"]  # reported by the schema; keeps merge_settings safe
     return out
+
+
+def _check_ranges(node: Node | None, problems: Collector) -> None:
+    """Ranges of finite numbers (NaN compares false with everything) and countable items."""
+    for key, value in node.items() if isinstance(node, Map) else ():
+        rng = value.get("range") if isinstance(value, Map) else None
+        parts = {"stop": rng} if isinstance(rng, Scalar) else {
+            k.value: v for k, v in rng.items()} if isinstance(rng, Map) else {}
+        nums = {k: n.value for k, n in parts.items() if isinstance(n, Scalar)
+                and isinstance(n.value, int | float) and not isinstance(n.value, bool)}
+        where = f"inputs.{key.value}.range"
+        bad = [k for k, v in nums.items() if isinstance(v, float) and not math.isfinite(v)]
+        for k in bad:
+            problems.add(parts[k].pos, f"{where}.{k}", f"must be a finite number, not {nums[k]}")
+        if bad or "stop" not in nums or nums.get("step", 1) == 0:
+            continue  # a missing stop or a zero step: the schema says so
+        try:
+            count = abs(nums["stop"] - nums.get("start", 0)) / abs(nums.get("step", 1))
+        except OverflowError:  # beyond a float
+            count = math.inf
+        if count >= sys.maxsize:
+            about = f"about {count:.3g}" if math.isfinite(count) else "over 1e308"
+            problems.add(parts["stop"].pos, f"{where}.stop", f"a range of {about} items is "
+                         f"more than flow can count ({sys.maxsize})")
 
 
 def _inputs(node: Node | None, problems: list[Problem]) -> tuple[list[str], list[Input]]:

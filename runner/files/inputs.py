@@ -13,11 +13,12 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runner.errors import FlowError, Pos, Problem
 from runner.execute.span import Span
-from runner.files.csvinput import CsvProblem, csv_values
+from runner.files.csvinput import CsvColumn, CsvProblem, CsvProblems, scan_csv
 from runner.files.globs import MAGIC, glob_files
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
 
@@ -57,9 +58,9 @@ class Item:
 class ItemSource:
     """The items of one input: a count, a lazy iterator, and a span for ranges.
 
-    ``entries`` holds the values (``values``/``csv``) or ``(path, root)`` pairs
-    (``glob``); a range keeps only its span, so 20 million items cost nothing
-    until they are iterated.
+    ``entries`` holds the values (``values``) or ``(path, root)`` pairs (``glob``);
+    a range keeps only its span and a CSV only how to read it again (``stream``),
+    so 20 million items cost nothing until they are iterated.
     """
 
     name: str
@@ -67,11 +68,15 @@ class ItemSource:
     count: int
     span: Span | None = None
     entries: tuple[Any, ...] = ()
+    stream: Callable[[], Iterator[Any]] | None = None  # csv: the values, read anew each time
 
     def items(self) -> Iterator[Item]:
         """The items, in order, made one at a time."""
         if self.span is not None:
             for i, v in enumerate(self.span):
+                yield Item(i, v)
+        elif self.stream is not None:
+            for i, v in enumerate(self.stream()):
                 yield Item(i, v)
         elif self.kind == "glob":
             for i, (path, root) in enumerate(self.entries):
@@ -112,12 +117,23 @@ def expand(inp: Input, workdir: str,
         return ItemSource(inp.name, "glob", len(found), entries=tuple(found))
     if isinstance(src, CsvSource):
         try:
-            values = csv_values(src, workdir, exclude_paths, skip)
+            column = scan_csv(src, workdir, exclude_paths, skip)
         except CsvProblem as p:
             raise _error(inp, p.message, p.hint, p.pos) from None
-        return ItemSource(inp.name, "csv", len(values), entries=values)
+        except CsvProblems as ps:  # every bad cell at once
+            raise FlowError([Problem(p.pos or inp.pos, f"inputs.{inp.name}", p.message, p.hint)
+                             for p in ps.problems]) from None
+        return ItemSource(inp.name, "csv", column.count, stream=partial(_csv, inp, column))
     raise FlowError.single(f"unknown input kind {type(src).__name__}", inp.pos.file,
                            inp.pos.line, inp.pos.col, f"inputs.{inp.name}")
+
+
+def _csv(inp: Input, column: CsvColumn) -> Iterator[Any]:
+    """A CSV input's numbers, read again as the run goes (never all held at once)."""
+    try:
+        yield from column.values()
+    except CsvProblem as p:
+        raise _error(inp, p.message, p.hint, p.pos) from None
 
 
 def _either(a: Callable[[str], object],

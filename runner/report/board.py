@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from runner.report.escape import printable
 from runner.report.events import (
     Event,
     ItemFailed,
@@ -256,14 +257,14 @@ def fmt_total(total: int | None) -> str:
 
 def one_line(text: str, limit: int = 300) -> str:
     """A reason squeezed onto one line, cut at ``limit`` characters."""
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def failure_line(item: str, step: str, reason: str, attempts: int) -> str:
     """``photos/a.jpg at shrink: OSError: image file is truncated``: one failed item."""
     tail = f" (after {attempts} attempts)" if attempts > 1 else ""
-    return f"{item} at {step}: {one_line(reason)}{tail}"
+    return f"{printable(item)} at {step}: {one_line(reason)}{tail}"
 
 
 def wrote_line(count: int) -> str:

@@ -25,6 +25,7 @@ from runner.report.board import (
     fmt_total,
     one_line,
 )
+from runner.report.escape import encodable
 from runner.report.events import (
     Event,
     ItemFailed,
@@ -192,7 +193,7 @@ class JsonReporter:
                 self._emit(held)
 
     def _emit(self, event: Event) -> None:
-        self.out.write(json.dumps(event_doc(event), default=str, ensure_ascii=False))
+        self.out.write(json.dumps(encodable(event_doc(event)), default=str, ensure_ascii=False))
 
 
 def event_doc(event: Event) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 
 from runner.errors import FlowError
 from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line, wrote_line
+from runner.report.escape import encodable, printable
 from runner.report.events import FailureRecord, RunResult
 
 # Failed items listed without --verbose; the report and --verbose carry them all.
@@ -47,7 +48,7 @@ def render_summary(result: RunResult, verbose: bool = False) -> str:
     if result.outputs:
         out.append("")
         out.append("outputs:")
-        out.extend(f"  {path}" for path in result.outputs)
+        out.extend(f"  {printable(path)}" for path in result.outputs)
     return "\n".join(out)
 
 
@@ -127,7 +128,8 @@ def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
     """
     from steps.atomic import atomic_file
 
-    text = json.dumps(result.to_json(), indent=2, default=str, ensure_ascii=False) + "\n"
+    text = json.dumps(encodable(result.to_json()), indent=2, default=str,
+                      ensure_ascii=False) + "\n"
     try:
         with atomic_file(path, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -51,6 +51,7 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     """Plan, expand inputs and check every output path before anything runs."""
     p = plan(workflow)
     spill = spill_dir(workflow.workdir)
+    _check_folders(os.path.dirname(spill))
     resolver = Resolver(workflow.workdir, allow_outside)
     chains = {}
     problems: list[Problem] = []
@@ -98,6 +99,16 @@ def _label(spec: StepSpec, workflow: Workflow) -> str:
     if spec.pos.file and os.path.abspath(spec.pos.file) != workflow.path:
         return f"step '{spec.id}' ({spec.pos.file}:{spec.pos.line})"  # an included file
     return f"step '{spec.id}' (line {spec.pos.line})"
+
+
+def _check_folders(tmp: str) -> None:
+    """``.flow`` and ``.flow/tmp`` are folders or absent: said once, not by every item."""
+    for path in (os.path.dirname(tmp), tmp):
+        if os.path.lexists(path) and not os.path.isdir(path):
+            name = os.path.relpath(path, os.path.dirname(os.path.dirname(tmp)))
+            raise FlowError.single(f"{name} is not a folder: flow keeps its run state and the "
+                                   "images passed between stages there", file=path,
+                                   hint="move or remove it")
 
 
 def _consumer(p: Plan, stage: Stage) -> str:
