@@ -158,14 +158,14 @@ class ValueKind:
 
 
 @functools.cache
-def value_kinds(modules: tuple[str, ...] = ()) -> tuple[ValueKind, ...]:
-    """The ValueKinds of the built-in step modules, then of ``modules``; a name counts once.
-
-    Cached per process: a worker looks them up once, not once per value.
-    """
+def value_kinds(refs: tuple[str, ...] = ()) -> tuple[ValueKind, ...]:
+    """The ValueKinds of the built-in step modules, then of the modules of the steps
+    ``refs`` name (see :func:`resolve_ref`); a name counts once."""
     found: dict[str, ValueKind] = {}
-    for mod_name in dict.fromkeys((*BUILTIN_MODULES, *modules)):
-        for value in vars(importlib.import_module(mod_name)).values():
+    modules = [importlib.import_module(m) for m in BUILTIN_MODULES]
+    modules += [_module_of(ref) for ref in refs]
+    for module in dict.fromkeys(modules):
+        for value in vars(module).values():
             if isinstance(value, ValueKind):
                 found.setdefault(value.name, value)
     return tuple(found.values())
@@ -246,15 +246,19 @@ def resolve_ref(ref: str) -> Callable[..., Any]:
     ``os.py`` there neither shadows nor is shadowed by an installed module. The folder
     also goes at the end of ``sys.path``, so that module's own ``import helpers`` works.
     """
-    head, _, qual = ref.rpartition(":")
-    folder, sep, mod_name = head.rpartition(":")
-    if sep and os.path.isabs(folder):
-        obj: Any = _import_from(folder, mod_name)
-    else:
-        obj = importlib.import_module(head)
-    for part in qual.split("."):
+    obj: Any = _module_of(ref)
+    for part in ref.rpartition(":")[2].split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _module_of(ref: str) -> ModuleType:
+    """The module of a step ``ref``, imported as :func:`resolve_ref` says."""
+    head = ref.rpartition(":")[0]
+    folder, sep, mod_name = head.rpartition(":")
+    if sep and os.path.isabs(folder):
+        return _import_from(folder, mod_name)
+    return importlib.import_module(head)
 
 
 def _import_from(folder: str, mod_name: str) -> ModuleType:

@@ -129,8 +129,7 @@ def _spiller(chain: Chain) -> Callable[[Any], Any]:
     folder = chain.spill_dir
     if not folder:
         return _same
-    mods = tuple(sorted({cs.ref.partition(":")[0] for cs in chain.steps}))
-    kinds = value_kinds(mods)
+    kinds = value_kinds(tuple(sorted({cs.ref for cs in chain.steps})))
 
     def spill(value: Any) -> Any:
         for kind in kinds:
