@@ -37,6 +37,7 @@ from runner.report.events import (
 )
 from runner.run.orchestrate import RunOptions, run
 from runner.run.scheduler import PROGRESS_EVERY
+from tests import faults
 from tests.conftest import make_photos
 
 
@@ -142,6 +143,8 @@ def flow_run(tmp_path: Any, text: str, executors: dict[str, Executor] | None = N
     """Load ``text`` as wf.yaml in ``tmp_path`` and run it here; ``executors`` by kind
     ("serial", "local"), each a fresh SerialExecutor when not given."""
     (tmp_path / "wf.yaml").write_text(text)
+    if "py:tests.faults" in text:
+        faults.beside(tmp_path)  # py: reaches only the workflow's folder
     wf = load_workflow(str(tmp_path / "wf.yaml"), workdir=str(tmp_path))
     rec = Recorder()
     given = executors or {}
