@@ -4,9 +4,10 @@ A stage is what a worker runs on one item without sending it back: a linear
 run of map steps with the same settings, or a reduce followed by the steps
 that work on its single result with the same settings. Fusing keeps pixels
 inside the worker between steps; a stage has one timeout, one on_error and one
-retry count, so a step that asks for others starts a stage of its own. A map stage whose only consumer is a foldable reduce (sum, mean,
-stats...) folds its values per chunk inside the workers, so millions of
-numbers never travel back one by one.
+retry count, so a step that asks for others starts a stage of its own. A map
+stage whose only consumer is a foldable reduce (sum, mean, stats...) folds its
+values per chunk inside the workers, so millions of numbers never travel back
+one by one.
 """
 
 from __future__ import annotations
