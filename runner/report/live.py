@@ -6,8 +6,10 @@ to draw it, so thousands of progress events a second cost the engine next to
 nothing. rich is imported inside the class only: importing this module must
 stay cheap, and nothing else in flow may import rich.
 
-The first few failed items are printed above the table as they happen; the
-rest are counted under it and listed by the summary at the end.
+Failed items are not printed over the table: while it runs, a line under it
+counts them and shows the latest; at the end the summary lists them, once. The
+table's last frame stays on screen as the run's per-stage account (the summary
+under it does not repeat it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from runner.report.board import (
     fmt_rate,
     fmt_total,
 )
-from runner.report.events import Event, ItemFailed, StageProgress
+from runner.report.events import Event, StageProgress
 
 BAR_WIDTH = 16
 # Colours by state; waiting rows are dim so the eye goes to what moves.
@@ -32,6 +34,7 @@ STATE_STYLE = {
     "waiting": "dim",
     "running": "cyan",
     "done": "green",
+    "partial": "yellow",
     "failed": "red",
     "cancelled": "magenta",
 }
@@ -46,16 +49,13 @@ class LiveReporter:
     """
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False,
-                 console: Any = None, refresh_per_second: float = 6.0,
-                 failures_shown: int = 5) -> None:
+                 console: Any = None, refresh_per_second: float = 6.0) -> None:
         from rich.console import Console
 
         self.console = console if console is not None else Console(file=stream)
         self.verbose = verbose
         self.refresh_per_second = refresh_per_second
-        self.failures_shown = failures_shown  # failed items printed above the table
         self.board = Board()
-        self._printed = 0
         self._live: Any = None
         self._closed = False
 
@@ -68,9 +68,6 @@ class LiveReporter:
             return  # the hot path: the refresh thread will draw the new counts
         if self._live is None and not self._closed:
             self._start()
-        if kind is ItemFailed and self._printed < self.failures_shown:
-            self._printed += 1
-            self._print_failure(event)
 
     def close(self) -> None:
         """Stop the table; its last state stays on screen."""
@@ -95,13 +92,6 @@ class LiveReporter:
                           auto_refresh=True, refresh_per_second=self.refresh_per_second,
                           transient=False, redirect_stdout=False, redirect_stderr=False)
         self._live.start()
-
-    def _print_failure(self, event: ItemFailed) -> None:
-        from rich.text import Text
-
-        line = "failed: " + failure_line(event.item, event.step, event.reason, event.attempts)
-        # Text, not markup: item paths may hold "[" and "]".
-        self.console.print(Text(line, style="red", no_wrap=True, overflow="ellipsis"))
 
     def render(self) -> Any:
         """The title row, the stage table and, if need be, a count of unprinted failures."""
@@ -142,10 +132,13 @@ class LiveReporter:
         head.add_row(Text(title, style="bold"), Text(fmt_clock(board.elapsed())))
 
         parts: list[Any] = [head, table]
-        hidden = board.failures - self._printed
-        if hidden > 0:
-            parts.append(Text(f" … {hidden} more failed item{'s' * (hidden != 1)}, "
-                              "listed at the end", style="red"))
+        latest = board.latest_failure
+        if latest is not None and board.result_state is None:  # the summary lists them
+            n = board.failures
+            line = f" {n} failed item{'s' * (n != 1)} so far · latest: " + failure_line(
+                latest.item, latest.step, latest.reason, latest.attempts)
+            # Text, not markup: item paths may hold "[" and "]".
+            parts.append(Text(line, style="red", no_wrap=True, overflow="ellipsis"))
         return Group(*parts)
 
     def _cells(self, row: StageRow, now: float, Text: Any) -> tuple[Any, ...]:
@@ -153,11 +146,15 @@ class LiveReporter:
         total = row.total
         if total:
             filled = min(BAR_WIDTH, row.processed * BAR_WIDTH // total)
+            # The failed part of the bar is red, so a stage of failures never looks done.
+            bad = min(filled, -(-row.failed * BAR_WIDTH // total))
         else:
             # An empty stage that has ended is complete; an unknown total shows nothing yet.
-            filled = BAR_WIDTH if row.state == "done" else 0
+            filled, bad = (BAR_WIDTH if row.state == "done" else 0), 0
         bar = Text()
-        bar.append("█" * filled, style=state_style if row.state != "waiting" else "")
+        good_style = STATE_STYLE["done"] if row.state == "partial" else state_style
+        bar.append("█" * (filled - bad), style=good_style if row.state != "waiting" else "")
+        bar.append("█" * bad, style=STATE_STYLE["failed"])
         bar.append("░" * (BAR_WIDTH - filled), style="dim")
         rate = row.rate(now) if row.state != "waiting" else None
         return (
