@@ -28,6 +28,11 @@ def note(value, log, drop=(), fail=()):
     if value in fail:
         raise ValueError(f"bad value {value}")
     return value
+
+
+def relay(value, log, drop=(), fail=()):
+    """As ``note``: a second function, so a chain's steps differ."""
+    return note(value, log, drop, fail)
 '''
 
 
@@ -92,25 +97,32 @@ def test_a_failing_item_runs_once_plus_its_retries_and_the_others_once(tmp_path,
         [v for v in range(2000) if v not in (3, 1499, 1500)]
 
 
-def test_in_a_chain_the_steps_before_the_failing_one_run_once_per_item(tmp_path):
-    res, report = run(tmp_path, """\
+@pytest.mark.parametrize("retries", [0, 1])
+@pytest.mark.parametrize("second_fn", ["note", "relay"])  # the same function twice, or not
+def test_in_a_chain_the_steps_before_the_failing_one_run_once_per_item(tmp_path, second_fn,
+                                                                       retries):
+    res, report = run(tmp_path, f"""\
 flow: 1
 name: chain
+defaults: {{retries: {retries}}}
 inputs:
-  xs: {range: {start: 0, stop: 1000}}
+  xs: {{range: {{start: 0, stop: 1000}}}}
 steps:
   - id: first
     from: xs
     uses: py:counting:note
-    with: {log: first.txt, drop: [10]}
+    with: {{log: first.txt, drop: [10]}}
   - id: second
-    uses: py:counting:note
-    with: {log: second.txt, fail: [500]}
-  - {id: total, uses: numeric.sum}
+    uses: py:counting:{second_fn}
+    with: {{log: second.txt, fail: [500]}}
+  - {{id: total, uses: numeric.sum}}
 """)
     assert res.returncode == 1, res.stdout + res.stderr
     first, second = calls(tmp_path / "first.txt"), calls(tmp_path / "second.txt")
-    assert sum(first.values()) == 1000 and set(first.values()) == {1}
-    assert sum(second.values()) == 999 and set(second.values()) == {1} and 10 not in second
-    assert [(f["item"], f["step"]) for f in report["failures"]] == [("item 500 (500)", "second")]
+    # An attempt runs the item's chain from its start: each step 1 + retries times at most.
+    assert sum(first.values()) == 1000 + retries and first[500] == 1 + retries
+    assert sum(second.values()) == 999 + retries and second[500] == 1 + retries
+    assert set(first.values()) | set(second.values()) <= {1, 1 + retries} and 10 not in second
+    assert [(f["item"], f["step"], f["attempts"]) for f in report["failures"]] == \
+        [("item 500 (500)", "second", 1 + retries)]
     assert sum(range(1000)) - 10 - 500 == report["results"]["total"]
