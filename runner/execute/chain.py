@@ -99,12 +99,12 @@ def _run_fast(task: Task, tr: Tracker) -> TaskResult:
     if codes is None:  # a step we cannot name from a traceback: item by item
         return _run_careful(task, tr)
     got = fastmap.exact(task, tr, codes)
-    if got.rest:
-        more, failures, dropped = _careful_items(task, tr, got.rest, got.used)
-        got.survivors += more
-        got.failures += failures
-        got.dropped += dropped
-    return _map_result(task, got.survivors, got.failures, got.dropped)
+    if not got.rest:
+        return _map_result(task, got.offsets, got.values, got.failures, got.dropped)
+    more, failures, dropped = _careful_items(task, tr, got.rest, got.used)
+    return _map_result(task, [*got.offsets, *(o for o, _ in more)],
+                       [*got.values, *(v for _, v in more)], got.failures + failures,
+                       got.dropped + dropped)
 
 
 def _careful_items(task: Task, tr: Tracker, items: Iterable[tuple[int, Any, tuple]],
@@ -159,19 +159,21 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
     first_reduce = _first_reduce(task.chain)
     if first_reduce < len(task.chain.steps):
         return _reduce_tail(task, tr, survivors, first_reduce, failures, dropped)
-    return _map_result(task, survivors, failures, dropped)
+    return _map_result(task, [o for o, _ in survivors], [v for _, v in survivors], failures,
+                       dropped)
 
 
-def _map_result(task: Task, survivors: list[tuple[int, Any]], failures: list[ItemFailure],
-                dropped: int) -> TaskResult:
-    """A chunk's values (spilled where need be), or its fold partial."""
+def _map_result(task: Task, offsets: Iterable[int], values: Iterable[Any],
+                failures: list[ItemFailure], dropped: int) -> TaskResult:
+    """A chunk's values by offset (spilled where need be), or its fold partial."""
     chain = task.chain
     if chain.fold is not None:
-        return TaskResult(task.task_id, partial=fold_partial(chain, (v for _, v in survivors)),
+        return TaskResult(task.task_id, partial=fold_partial(chain, values),
                           failures=tuple(failures), dropped=dropped)
-    spill = spiller(chain)
-    values = tuple((o, spill(v)) for o, v in survivors)
-    return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
+    if chain.spill_dir:
+        values = map(spiller(chain), values)
+    return TaskResult(task.task_id, values=tuple(zip(offsets, values, strict=True)),
+                      failures=tuple(failures), dropped=dropped)
 
 
 def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], start: int,

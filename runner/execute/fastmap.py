@@ -15,11 +15,11 @@ No Python frame of flow's own per item where it can be helped. Two ways:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
-from operator import is_not
+from itertools import compress, filterfalse
+from operator import is_, is_not
 from typing import Any
 
 from runner.execute.base import Chain, ItemFailure, Task, TaskResult
@@ -35,6 +35,7 @@ from runner.execute.calls import (
 )
 
 _not_none = partial(is_not, None)
+_is_none = partial(is_, None)
 
 
 def builtin(chain: Chain) -> bool:
@@ -58,9 +59,16 @@ def tracked(task: Task, tr: Tracker, at: list[int]) -> Iterator[Any]:
     The chain pulls items one at a time through lazy maps, so the slot names the
     item being worked on: a dead worker's culprit is known exactly.
     """
-    for offset, value, _ in entries(task):
+    begin, task_id = tr.begin, task.task_id
+    if task.span is not None:
+        for offset, value in enumerate(task.span):
+            at[0] = offset
+            begin(task_id, offset)
+            yield value
+        return
+    for offset, value, _ in task.items or ():
         at[0] = offset
-        tr.begin(task.task_id, offset)
+        begin(task_id, offset)
         yield value
 
 
@@ -103,7 +111,8 @@ def streamed(task: Task, tr: Tracker) -> TaskResult | None:
 class Exact:
     """What :func:`exact` got through, and what it leaves to the careful path."""
 
-    survivors: list[tuple[int, Any]] = field(default_factory=list)  # (offset, value)
+    offsets: Sequence[int] = ()  # the offsets of ``values``, in order
+    values: list[Any] = field(default_factory=list)  # what came out of the chain
     failures: list[ItemFailure] = field(default_factory=list)
     dropped: int = 0
     rest: list[tuple[int, Any, tuple]] = field(default_factory=list)  # still to run
@@ -135,20 +144,23 @@ def exact(task: Task, tr: Tracker, codes: dict[Any, int]) -> Exact:
         return True
 
     stream: Iterable[Any] = tracked(task, tr, at)
-    for cs in chain.steps:
+    last_drops = False
+    for pos, cs in enumerate(chain.steps):
         fn, sd = resolve(cs.ref)
         stream = map(partial(fn, **dict(cs.args)), stream) if cs.args else map(fn, stream)
-        if sd is None or sd.drops:
+        last_drops = sd is None or sd.drops
+        if last_drops and pos < len(chain.steps) - 1:  # the next step must not see None
             stream = filter(keep, stream)
     got = Exact()
-    out: list[Any] = []
-    finished: int | None = None  # items through the chain; None: all of them
+    offsets: Sequence[int] = range(task.size()) if task.span is not None else \
+        [o for o, _, _ in task.items or ()]
+    out = got.values
     try:
         out.extend(stream)  # on an exception, what came out before it stays in ``out``
     except BaseException as exc:  # noqa: BLE001 - the current item failed, at one step
         reraise_interrupt(exc)
         items = list(entries(task))
-        finished = next(i for i, e in enumerate(items) if e[0] == at[0])
+        finished = offsets.index(at[0])
         cs = chain.steps[_culprit(exc, codes)]
         if cs.retries:  # its retries go on item by item, this call counted
             got.rest.append(items[finished])
@@ -156,9 +168,15 @@ def exact(task: Task, tr: Tracker, codes: dict[Any, int]) -> Exact:
         else:
             got.failures.append(ItemFailure(at[0], cs.id, reason_of(exc), 1, detail(exc)))
         got.rest.extend(items[finished + 1:])
-    kept = [o for o, _, _ in islice(entries(task), finished) if o not in dropped]
-    got.survivors = list(zip(kept, out, strict=True))
+        offsets = offsets[:finished]
+    if dropped:
+        offsets = list(filterfalse(dropped.__contains__, offsets))
     got.dropped = len(dropped)
+    if last_drops and any(map(_is_none, out)):  # the last step dropped some: they stay None
+        kept = list(map(_not_none, out))
+        got.dropped += kept.count(False)
+        offsets, got.values = list(compress(offsets, kept)), list(compress(out, kept))
+    got.offsets = offsets
     return got
 
 
