@@ -94,7 +94,7 @@ class LiveReporter:
         self._live.start()
 
     def render(self) -> Any:
-        """The title row, the stage table and, if need be, a count of unprinted failures."""
+        """The title row, the stage table and, while it runs, the failed items so far."""
         from rich.console import Group
         from rich.measure import Measurement
         from rich.table import Table
