@@ -139,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - anything else is a bug in flow, not the user's
         print_internal_error(exc, args.verbose)
@@ -233,8 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.jobs is not None:
         _say_workers(prep, args.jobs)
-    reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
-                             args.verbose)
+    kind = choose_kind(sys.stdout, args.json, args.no_live)
+    reporter = make_reporter(kind, sys.stdout, args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
                           executor=executor, scheduler=scheduler,
                           max_tasks_per_worker=args.recycle,
@@ -245,9 +246,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.close()
     if args.report:
         write_report(result, os.path.abspath(args.report))
-    # With --json, stdout stays pure JSON Lines; the human summary goes to stderr.
-    print(render_summary(result, args.verbose), file=sys.stderr if args.json else sys.stdout)
+    # With --json, stdout stays pure JSON Lines; the human summary goes to stderr. The
+    # live table's last frame is the per-stage account: the summary does not repeat it.
+    text = render_summary(result, args.verbose, stages=kind != "live")
+    try:
+        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+    except BrokenPipeError:
+        _quiet_stdout()  # `flow run … | head`: the reader left; the run's code still holds
     return result.exit_code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _say_workers(prep, jobs: int) -> None:

@@ -2,10 +2,12 @@
 
 A stage is what a worker runs on one item without sending it back: a linear
 run of map steps with the same settings, or a reduce followed by the steps
-that work on its single result. Fusing keeps pixels inside the worker between
-steps. A map stage whose only consumer is a foldable reduce (sum, mean,
-stats...) folds its values per chunk inside the workers, so millions of
-numbers never travel back one by one.
+that work on its single result with the same settings. Fusing keeps pixels
+inside the worker between steps; a stage has one timeout, one on_error and one
+retry count, so a step that asks for others starts a stage of its own. A map
+stage whose only consumer is a foldable reduce (sum, mean, stats...) folds its
+values per chunk inside the workers, so millions of numbers never travel back
+one by one.
 """
 
 from __future__ import annotations
@@ -74,10 +76,19 @@ def consumers_of(workflow: Workflow) -> dict[str, list[str]]:
     return out
 
 
-def _same_settings(prev: StepSpec, nxt: StepSpec) -> bool:
-    """Two map steps run as one when the user asked the same of both."""
-    return (nxt.kind == "map" and nxt.parallel == prev.parallel and nxt.timeout == prev.timeout
-            and nxt.on_error == prev.on_error)
+def _same_settings(prev: StepSpec, nxt: StepSpec, after_reduce: bool) -> bool:
+    """Two steps run as one stage when the user asked the same of both.
+
+    After a reduce there is one item, so whatever follows (a reduce too) runs in
+    the same task, and workers and chunks do not matter; the mode still does
+    (``serial`` runs in flow's own process).
+    """
+    if nxt.timeout != prev.timeout or nxt.on_error != prev.on_error \
+            or nxt.retries != prev.retries:
+        return False
+    if after_reduce:
+        return nxt.parallel.mode == prev.parallel.mode
+    return nxt.kind == "map" and nxt.parallel == prev.parallel
 
 
 def _source_gives(name: str, workflow: Workflow) -> str:
@@ -99,9 +110,8 @@ def plan(workflow: Workflow) -> Plan:
             g = groups[group_of[st.sources[0]]]
             prev = g[-1]
             after_reduce = any(s.kind == "reduce" for s in g)
-            # After a reduce there is one item: whatever follows runs in the same task.
-            if prev.id == st.sources[0] and consumers.get(prev.id) == [st.id] and (
-                    after_reduce or _same_settings(prev, st)):
+            if prev.id == st.sources[0] and consumers.get(prev.id) == [st.id] and \
+                    _same_settings(prev, st, after_reduce):
                 g.append(st)
                 group_of[st.id] = group_of[prev.id]
                 continue
@@ -121,7 +131,7 @@ def plan(workflow: Workflow) -> Plan:
         stages.append(Stage(
             id=f"s{n}", steps=tuple(g), kind=head.kind, sources=sources,
             parallel=head.parallel, timeout=head.timeout, on_error=head.on_error,
-            retries=max(s.retries for s in g), open_before=opens))
+            retries=head.retries, open_before=opens))
     return Plan(workflow, tuple(_mark_folds(stages)))
 
 

@@ -765,6 +765,7 @@ steps:
     from: xs
     uses: util.sleep
     with: {seconds: 0.2}
+    retries: 2  # as boom's: steps with the same settings fuse into one stage
   - id: boom
     uses: py:tests.faults:fail_at
     with: {at: 4}

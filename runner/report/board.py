@@ -45,7 +45,7 @@ class StageRow:
         self.done = 0
         self.failed = 0
         self.skipped = 0
-        self.state = "waiting"  # waiting | running | done | failed | cancelled
+        self.state = "waiting"  # waiting | running | done | partial | failed | cancelled
         self.started: float | None = None  # event clock
         self.seconds: float | None = None  # set when the stage ends
 
@@ -104,6 +104,7 @@ class Board:
         self.rows: list[StageRow] = []
         self.by_id: dict[str, StageRow] = {}
         self.failures = 0
+        self.latest_failure: ItemFailed | None = None
         self.notices: list[str] = []
         self.item_notices = 0  # items that wrote output or warnings
         self.t0: float | None = None  # RunStarted's t (event clock)
@@ -132,6 +133,7 @@ class Board:
                 row.state, row.started = "running", event.t
         elif kind is ItemFailed:
             self.failures += 1
+            self.latest_failure = event
         elif kind is StageStarted:
             row = self.row(event.stage)
             row.state, row.started = "running", event.t

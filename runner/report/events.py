@@ -69,15 +69,22 @@ class ItemFailed:
 
 @dataclass(frozen=True)
 class StageFinished:
-    """A stage ended: done, failed or cancelled, with its final counts."""
+    """A stage ended, with its final counts.
+
+    ``state``: "done" (every item done or up to date), "partial" (some items failed,
+    or a reduce whose input lost items upstream), "failed" (every item failed) or
+    "cancelled" (it never finished: the run stopped, or its whole input had failed).
+    ``seconds``: from its first task sent to its last result back.
+    """
 
     stage: str
-    state: str  # "done" | "failed" | "cancelled"
+    state: str
     done: int
     failed: int
     skipped: int
     seconds: float
     t: float
+    missing: int = 0  # items of its input that failed upstream
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,8 @@ class StageSummary:
     done: int
     failed: int
     skipped: int
-    seconds: float
+    seconds: float  # from its first task sent to its last result back
+    missing: int = 0  # items of its input that failed upstream
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,12 @@ class RunResult:
     notices: tuple[str, ...] = ()
     seconds: float = 0.0
     stopped_by: FailureRecord | None = None  # the item that triggered on_error: stop
-    values: dict[str, Any] = field(default_factory=dict)  # final step values, small ones
+    # The values the run ends with, by step id: a reduce nobody consumes (a sum), or
+    # the few values of a last map step; small ones only (files are under outputs).
+    values: dict[str, Any] = field(default_factory=dict)
+    # Step id -> items its input lost to failures upstream, for a reduce nobody
+    # consumes: its value (if any) is over part of its input only.
+    missing: dict[str, int] = field(default_factory=dict)
     item_notices: tuple[ItemNotice, ...] = ()  # what items wrote, the first ones kept
     item_notices_left_out: int = 0  # more items wrote something; not kept
 
@@ -153,10 +166,11 @@ class RunResult:
         return 0 if self.state == "done" and not self.failures else 1
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--report`` document."""
+        """The ``--report`` document (and ``--json``'s last event): ``results`` holds the
+        values, ``missing`` what each lacks."""
         doc = asdict(self)
         doc["exit_code"] = self.exit_code
-        doc.pop("values", None)
+        doc["results"] = doc.pop("values")
         return doc
 
 

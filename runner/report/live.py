@@ -6,8 +6,10 @@ to draw it, so thousands of progress events a second cost the engine next to
 nothing. rich is imported inside the class only: importing this module must
 stay cheap, and nothing else in flow may import rich.
 
-The first few failed items are printed above the table as they happen; the
-rest are counted under it and listed by the summary at the end.
+Failed items are not printed over the table: while it runs, a line under it
+counts them and shows the latest; at the end the summary lists them, once. The
+table's last frame stays on screen as the run's per-stage account (the summary
+under it does not repeat it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from runner.report.board import (
     fmt_total,
     wrote_line,
 )
-from runner.report.events import Event, ItemFailed, StageProgress
+from runner.report.events import Event, StageProgress
 from runner.report.layout import BAR, COLUMNS, GAP, RIGHT, Layout, fit, shorten
 
 # Room kept from the first frame for cells that grow ("0:09" becomes "0:10", a stage
@@ -38,6 +40,7 @@ STATE_STYLE = {
     "waiting": "dim",
     "running": "cyan",
     "done": "green",
+    "partial": "yellow",
     "failed": "red",
     "cancelled": "magenta",
 }
@@ -52,8 +55,7 @@ class LiveReporter:
     """
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False,
-                 console: Any = None, refresh_per_second: float = 6.0,
-                 failures_shown: int = 5) -> None:
+                 console: Any = None, refresh_per_second: float = 6.0) -> None:
         from rich.console import Console
 
         self._fd: int | None = None  # our own descriptor of the terminal, if we made one
@@ -64,9 +66,7 @@ class LiveReporter:
         self._needs = {c: len(c) for c in COLUMNS} | RESERVED
         self.verbose = verbose
         self.refresh_per_second = refresh_per_second
-        self.failures_shown = failures_shown  # failed items printed above the table
         self.board = Board()
-        self._printed = 0
         self._live: Any = None
         self._closed = False
 
@@ -79,9 +79,6 @@ class LiveReporter:
             return  # the hot path: the refresh thread will draw the new counts
         if self._live is None and not self._closed:
             self._start()
-        if kind is ItemFailed and self._printed < self.failures_shown:
-            self._printed += 1
-            self._print_failure(event)
 
     def close(self) -> None:
         """Stop the table; its last state stays on screen."""
@@ -132,15 +129,8 @@ class LiveReporter:
                           transient=False, redirect_stdout=False, redirect_stderr=False)
         self._live.start()
 
-    def _print_failure(self, event: ItemFailed) -> None:
-        from rich.text import Text
-
-        line = "failed: " + failure_line(event.item, event.step, event.reason, event.attempts)
-        # Text, not markup: item paths may hold "[" and "]".
-        self.console.print(Text(line, style="red", no_wrap=True, overflow="ellipsis"))
-
     def render(self) -> Any:
-        """The title row, the stage table and, if need be, a count of unprinted failures.
+        """The title row, the stage table and, while it runs, the failed items so far.
 
         The rows are laid out here (:mod:`runner.report.layout`) to fit the terminal,
         rather than left to rich to squeeze: rich cuts any cell, numbers included, and
@@ -165,11 +155,13 @@ class LiveReporter:
         lines.append(header)
         for row, row_cells in zip(rows, cells, strict=True):
             lines.append(self._row(row, row_cells, layout, Text))
-        hidden = board.failures - self._printed
-        if hidden > 0:
-            lines.append(Text(f" … {hidden} more failed item{'s' * (hidden != 1)}, "
-                              "listed at the end", style="red", no_wrap=True,
-                              overflow="ellipsis"))
+        latest = board.latest_failure
+        if latest is not None and board.result_state is None:  # the summary lists them
+            n = board.failures
+            line = f" {n} failed item{'s' * (n != 1)} so far · latest: " + failure_line(
+                latest.item, latest.step, latest.reason, latest.attempts)
+            # Text, not markup: item paths may hold "[" and "]".
+            lines.append(Text(line, style="red", no_wrap=True, overflow="ellipsis"))
         if board.item_notices:
             # Their text never goes on screen mid-run: it would tear the table apart.
             lines.append(Text(f" {wrote_line(board.item_notices)} (--verbose shows it, "
@@ -254,10 +246,14 @@ class LiveReporter:
         total = row.total
         if total:
             filled = min(width, row.processed * width // total)
+            # The failed part of the bar is red, so a stage of failures never looks done.
+            bad = min(filled, -(-row.failed * width // total))
         else:
             # An empty stage that has ended is complete; an unknown total shows nothing yet.
-            filled = width if row.state == "done" else 0
-        line.append("█" * filled, style=state_style if row.state != "waiting" else "")
+            filled, bad = (width if row.state == "done" else 0), 0
+        good_style = STATE_STYLE["done"] if row.state == "partial" else state_style
+        line.append("█" * (filled - bad), style=good_style if row.state != "waiting" else "")
+        line.append("█" * bad, style=STATE_STYLE["failed"])
         line.append("░" * (width - filled), style="dim")
 
 

@@ -135,7 +135,14 @@ class PlainReporter:
 
     def _finished(self, event: StageFinished) -> None:
         row = self.board.row(event.stage)
+        n = event.missing
+        lost = f"{n} item{'s' * (n != 1)} of its input failed"
+        if row.started is None:  # it never started
+            why = f": {'all ' * (n > 1)}{lost}" if n else ""
+            self._say(event.t, f"stage {row.label}: {event.state}{why}")
+            return
         skipped = f", {event.skipped} skipped" if event.skipped else ""
+        skipped += f", {lost}" if n else ""
         rate = event.done + event.failed
         per_s = (f", {fmt_rate(rate / event.seconds)}/s"
                  if event.seconds >= 0.05 and rate else "")

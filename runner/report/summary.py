@@ -1,8 +1,11 @@
 """What the user reads when a run is over, and the ``--report FILE`` document.
 
 :func:`render_summary` gives plain text (the CLI prints it under the table or
-the lines): how the run ended, counts per stage, the failed items with their
-one-line reasons, the notices, the results and where the outputs are.
+the lines): how the run ended, counts per stage (unless the live table's last
+frame, left on screen just above, already shows them: one account, not two), the
+failed items with their one-line reasons (listed here only, up to a limit), the
+notices, the results (as JSON, with what a partial one misses) and where the
+outputs are.
 :func:`write_report` writes ``RunResult.to_json()`` atomically: a reader
 never finds half a report.
 """
@@ -19,15 +22,15 @@ from runner.report.events import FailureRecord, RunResult
 
 # Failed items listed without --verbose; the report and --verbose carry them all.
 FAILURES_LISTED = 20
-VALUE_WIDTH = 100
 
 
-def render_summary(result: RunResult, verbose: bool = False) -> str:
-    """The end-of-run text: headline, per-stage counts, failures, notices, results, outputs."""
+def render_summary(result: RunResult, verbose: bool = False, stages: bool = True) -> str:
+    """The end-of-run text: headline, per-stage counts (``stages``), failures, notices,
+    results, outputs."""
     out = [_headline(result)]
     if result.stopped_by is not None:
         out.append("  stopped by: " + _failure(result.stopped_by))
-    if result.stages:
+    if result.stages and stages:
         out.append("")
         out.extend(_stage_table(result))
     if result.failures:
@@ -40,11 +43,10 @@ def render_summary(result: RunResult, verbose: bool = False) -> str:
     if result.item_notices:
         out.append("")
         out.extend(_item_notices(result, verbose))
-    if result.values:
+    if result.values or result.missing:
         out.append("")
         out.append("results:")
-        for name, value in result.values.items():
-            out.append(f"  {name}: {one_line(repr(value), VALUE_WIDTH)}")
+        out.extend(_results(result))
     if result.outputs:
         out.append("")
         out.append("outputs:")
@@ -89,6 +91,31 @@ def _stage_table(result: RunResult) -> list[str]:
     return lines
 
 
+def _results(result: RunResult) -> list[str]:
+    """A line per final value, as JSON; a partial one says what it misses."""
+    lines = []
+    names = list(result.values) + [n for n in result.missing if n not in result.values]
+    for name in names:
+        n = result.missing.get(name, 0)
+        items = f"{n} item{'s' * (n != 1)} of its input"
+        if name in result.values:
+            # Whole, so a script can read it back (the engine keeps small values only).
+            text = json.dumps(result.values[name], ensure_ascii=False, default=str)
+            if n:
+                text += f"  (partial: {items} failed)"
+        elif _ended(result, name) == "cancelled":
+            text = f"no value: {'all ' * (n > 1)}{items} failed"
+        else:  # written to its file, listed under outputs
+            text = f"made from part of its input ({items} failed)"
+        lines.append(f"  {name}: {text}")
+    return lines
+
+
+def _ended(result: RunResult, step: str) -> str:
+    """The state of the stage that ends with ``step``."""
+    return next((s.state for s in result.stages if s.label.rsplit("→", 1)[-1] == step), "")
+
+
 def _failure(f: FailureRecord) -> str:
     return failure_line(f.item, f.step, f.reason, f.attempts)
 
@@ -102,7 +129,7 @@ def _failures(failures: tuple[FailureRecord, ...], verbose: bool) -> list[str]:
         if verbose and f.detail:
             lines.extend("      " + text for text in f.detail.rstrip().splitlines())
     if len(shown) < n:
-        lines.append(f"  … and {n - len(shown)} more (--verbose or --report FILE lists them all)")
+        lines.append(f"  … {n - len(shown)} more (see --report)")
     return lines
 
 

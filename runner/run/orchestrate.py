@@ -32,6 +32,7 @@ from runner.report.events import (
 )
 from runner.run.feed import Feed, auto_chunksize
 from runner.run.prepare import Prepared, prepare, spill_dir
+from runner.run.results import VALUES_LISTED, ending, keeps_nothing, unconsumed
 from runner.run.scheduler import Scheduler, StageRun, Stopped
 
 PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
@@ -94,8 +95,12 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     """
     t0 = time.monotonic()
     prep = prepared or prepare(workflow, options.allow_outside)
+    _sweep_spills(workflow)
+    ends = unconsumed(prep.plan.stages)
     runs = {st.id: StageRun(st, prep.chains[st.id],
-                            stage_workers(st, options.jobs, prep.root_count(st)))
+                            stage_workers(st, options.jobs, prep.root_count(st)),
+                            keep=VALUES_LISTED + 1 if st.id in ends and keeps_nothing(st)
+                            else None)
             for st in prep.plan.stages}
     pool = pool_size(prep, options.jobs)
     infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
@@ -124,19 +129,21 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"
+    end = ending(runs.values(), ends)
     notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
-                    for msg, n in sched.notices.items())
+                    for msg, n in sched.notices.items()) + tuple(end.notices)
     for msg in notices:
         reporter.handle(Notice(msg, time.time()))
     result = RunResult(
         workflow=workflow.name, state=state,
         stages=tuple(StageSummary(r.stage.id, r.stage.label, r.stage.mode, r.workers, r.state,
-                                  r.done, r.failed, r.skipped,
-                                  (time.monotonic() - r.started) if r.started else 0.0)
+                                  r.done, r.failed, r.skipped, r.seconds, r.missing)
                      for r in runs.values()),
-        failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
+        failures=tuple(sched.failures), notices=notices,
+        # Only folders that exist: a run that failed early may not have made them.
+        outputs=tuple(d for d in prep.output_dirs if os.path.isdir(d)),
         seconds=time.monotonic() - t0, stopped_by=stopped_by,
-        values=_final_values(runs), item_notices=tuple(sched.item_notices),
+        values=end.values, missing=end.missing, item_notices=tuple(sched.item_notices),
         item_notices_left_out=sched.item_notice_count - len(sched.item_notices))
     reporter.handle(RunFinished(result, time.time()))
     return result
@@ -199,17 +206,11 @@ def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     sweep_temp(prep.output_dirs)
 
 
-def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
-    """The single value of each reduce stage nobody consumes (e.g. a sum), if small."""
-    out: dict[str, object] = {}
-    consumed = {s for r in runs.values() for s in r.stage.sources}
-    for r in runs.values():
-        if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
-            value = r.results[0][1].value
-            written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
-            if not written and len(repr(value)) <= 500:
-                out[r.stage.steps[-1].id] = value
-    return out
+def _sweep_spills(workflow: Workflow) -> None:
+    """Remove the spill folders of earlier runs that were killed before their cleanup."""
+    from runner.files.atomic import sweep_dead_spills
+
+    sweep_dead_spills(os.path.dirname(spill_dir(workflow.workdir)))
 
 
 def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) -> Feed:

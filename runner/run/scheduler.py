@@ -9,6 +9,13 @@ the widest stage getting all of it), so the parent keeps only small values
 (paths, numbers) and never an item's pixels. A lost task (its worker died or
 timed out) fails the item it was on, or retries it, and its other items are
 sent again: nothing waits on a result that cannot come.
+
+How a stage ends: ``done`` (every item done or up to date), ``partial`` (some of
+its items failed; for a reduce, also when items of its input failed upstream, so
+its value is over part of its input), ``failed`` (every item failed) or
+``cancelled`` (it never finished: the run stopped, or every item of its input had
+failed upstream, so there was nothing to run it on). Each stage has one clock:
+from the moment its first task is sent to the moment its last result arrives.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
 POLL_WAIT = 0.05  # seconds to wait for a completion when none is ready
 
 
+# States of a stage that has ended, as StageFinished and the summary spell them.
+FINISHED = ("done", "partial", "failed", "cancelled")
+
+
 @dataclass
 class StageRun:
     """The parent's book-keeping for one stage while it runs."""
@@ -50,13 +61,26 @@ class StageRun:
     inflight: dict[int, tuple[Task, Any]] = field(default_factory=dict)
     attempts: dict[int, int] = field(default_factory=dict)  # item position -> lost attempts
     results: list[tuple[int, Item]] = field(default_factory=list)
+    keep: int | None = None  # values kept at most (nobody downstream reads them); None: all
+    made: int = 0  # values the stage gave (kept or not)
     partials: list[Any] = field(default_factory=list)
     done: int = 0
     failed: int = 0
     skipped: int = 0
+    missing: int = 0  # items of its input that failed upstream
     total: int | None = None
-    started: float = 0.0
+    sent: float | None = None  # when its first task was sent (the stage's clock starts)
+    last: float | None = None  # when its last result arrived
+    seconds: float = 0.0  # its time, once it has ended
     last_progress: float = 0.0
+
+    def outcome(self) -> str:
+        """How a stage that ran to its end ended: done, partial or failed."""
+        if self.failed and not (self.done or self.skipped):
+            return "failed"
+        if self.failed or (self.stage.kind == "reduce" and self.missing):
+            return "partial"
+        return "done"
 
     def outputs(self) -> list[Item]:
         """The items this stage gives downstream, in input order."""
@@ -122,13 +146,21 @@ class Scheduler:
         for r in self.runs.values():
             if r.state != "waiting":
                 continue
-            if all(self.runs[s].state == "done" for s in r.stage.sources if s in self.runs):
-                r.feed = self.start_feed(r, self.runs)
-                r.state, r.started = "running", time.monotonic()
-                self.reporter.handle(StageStarted(r.stage.id, r.total, time.time()))
-            elif any(self.runs[s].state in ("failed", "cancelled")
-                     for s in r.stage.sources if s in self.runs):
-                self._end(r, "cancelled")
+            ups = [self.runs[s] for s in r.stage.sources if s in self.runs]
+            if not all(u.state in FINISHED for u in ups):
+                continue
+            r.missing = sum(u.failed + u.missing for u in ups)
+            if ups and len(ups) == len(r.stage.sources) and r.missing and \
+                    not any(u.done or u.skipped for u in ups):
+                self._end(r, "cancelled")  # every item of its input failed: nothing to run on
+                continue
+            r.feed = self.start_feed(r, self.runs)
+            r.state = "running"
+
+    def _announce(self, r: StageRun) -> None:
+        """The stage's clock starts: its first task goes out now (or it has none)."""
+        r.sent = time.monotonic()
+        self.reporter.handle(StageStarted(r.stage.id, r.total, time.time()))
 
     def _top_up(self) -> None:
         for r in self.runs.values():
@@ -140,6 +172,8 @@ class Scheduler:
                 if nxt is None:
                     break
                 task, meta = nxt
+                if r.sent is None:
+                    self._announce(r)
                 r.inflight[task.task_id] = (task, meta)
                 self.executors[r.stage.id].submit(task)
 
@@ -156,15 +190,20 @@ class Scheduler:
     def _finish_idle(self) -> None:
         for r in self.runs.values():
             if r.state == "running" and r.feed is not None and r.feed.exhausted and not r.inflight:
-                self._end(r, "done")
+                if r.sent is None:  # nothing to send (every item up to date, or none)
+                    self._announce(r)
+                    r.last = r.sent
+                self._end(r, r.outcome())
 
     def _end(self, r: StageRun, state: str) -> None:
         r.state = state
-        if r.started:  # a stage that never started has no counts to show
+        if r.sent is not None:  # a stage that never started has no counts to show
             self._emit_progress(r, force=True)
-        secs = time.monotonic() - r.started if r.started else 0.0
+            # Cut short (a stop, Ctrl-C): its clock runs until now.
+            end = r.last if state != "cancelled" and r.last is not None else time.monotonic()
+            r.seconds = max(0.0, end - r.sent)
         self.reporter.handle(StageFinished(r.stage.id, state, r.done, r.failed, r.skipped,
-                                           secs, time.time()))
+                                           r.seconds, time.time(), r.missing))
 
     def cancel_all(self, state: str = "cancelled") -> None:
         """Mark every unfinished stage cancelled (after a stop or Ctrl-C)."""
@@ -179,6 +218,7 @@ class Scheduler:
         entry = r.inflight.pop(c.task.task_id, None)
         if entry is None:
             return  # a late answer for a task already settled
+        r.last = time.monotonic()
         task, meta = entry
         if isinstance(c, Lost):
             self._lost(r, c, meta)
@@ -202,7 +242,9 @@ class Scheduler:
         outs = {o: paths for o, _, paths in task.items or ()} if r.sc.outputs else {}
         for off, value in res.values:
             src = self._item(meta, off)
-            r.results.append((src.index, Item(src.index, value, src.source, src.root)))
+            r.made += 1
+            if r.keep is None or len(r.results) < r.keep:
+                r.results.append((src.index, Item(src.index, value, src.source, src.root)))
             if self.state is not None and outs.get(off):
                 self.state.record((p for _, _, p in outs[off]), r.sc.sig)
         r.done += task.size() - len(res.failures)
@@ -307,7 +349,7 @@ class Scheduler:
     # -- progress ---------------------------------------------------------------------------
     def _progress(self) -> None:
         for r in self.runs.values():
-            if r.state == "running":
+            if r.state == "running" and r.sent is not None:
                 self._emit_progress(r)
 
     def _emit_progress(self, r: StageRun, force: bool = False) -> None:
