@@ -133,7 +133,7 @@ def test_the_graph_is_read_right() -> None:
     """The checker itself: it must see the arrows that are surely there."""
     graph = _graph()
     assert "runner.compile.build" in graph["runner.api"]
-    assert "steps.registry" in graph["runner.execute.chain"]
+    assert "steps.registry" in graph["runner.execute.calls"]
     assert "runner.errors" in graph["runner.compile.load"]
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+from tests import faults
 from tests.conftest import REPO, run_flow
 from tests.timing import limit
 
@@ -33,6 +34,7 @@ steps:
   - {id: nap, from: xs, uses: util.sleep, with: {seconds: 0.2}, parallel: {workers: 1}}
   - {id: bad, uses: "py:tests.faults:fail_at", with: {at: 6}}
 """)
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml"], cwd=tmp_path,
                             env=flow_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests import faults
 from tests.conftest import run_flow
 from tests.timing import limit
 
 
 def run(tmp_path: Path, text: str, *args: str, timeout: float = 60):
     (tmp_path / "wf.yaml").write_text(text)
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     t0 = time.monotonic()
     res = run_flow("run", "wf.yaml", "--no-live", "--report", "report.json", *args,
                    cwd=tmp_path, timeout=timeout)
