@@ -136,13 +136,19 @@ def plan(workflow: Workflow) -> Plan:
 
 
 def _open_positions(group: list[StepSpec], workflow: Workflow) -> tuple[int, ...]:
-    """Where an implicit image.open goes: before an image step fed no image."""
+    """Where an implicit image.open goes: before an image step fed no image.
+
+    An image from another stage arrives as the file it was spilled to: flow's own
+    steps read that themselves, a step of other code (``py:``, a plugin) gets an image.
+    """
+    from steps.registry import BUILTIN_MODULES
+
     out = []
     for i, st in enumerate(group):
         if st.takes != "image":
             continue
         upstream = group[i - 1].gives if i else _concat_gives(st.sources, workflow)
-        if upstream != "image":
+        if upstream != "image" or (not i and st.ref.split(":")[0] not in BUILTIN_MODULES):
             out.append(i)
     return tuple(out)
 

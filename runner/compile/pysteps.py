@@ -3,9 +3,10 @@
 ``flow validate``, ``flow graph`` and ``flow run --dry-run`` must not run the code a
 workflow points at, so what the compiler needs of a ``py:`` function is read from
 its source: a plain ``fn(value, **with)`` is a map step whose other parameters are
-its arguments (a simple annotation such as ``int`` or ``str`` gives an argument's
-type); a ``@step(...)`` decorator gives the kind, schema, takes, gives and outputs,
-which must be literals (or module-level constants holding literals). Where something
+its arguments, their annotations their types, and whose first parameter's and
+return's annotations say what it takes and gives (see :mod:`runner.compile.pyhints`);
+a ``@step(...)`` decorator gives the kind, schema, takes, gives and outputs, which
+must be literals (or module-level constants holding literals). Where something
 cannot be read without running the module, the error says what and where. The
 function is imported only by the workers of a real run, through the ref built here.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from runner.compile.pyfind import Found, PyStepError, locate
+from runner.compile.pyhints import Notes
 from runner.errors import did_you_mean
 from steps.registry import StepDef, ValueType, closed_schema, resolve_ref
 
@@ -28,8 +30,6 @@ STEP_MODULES = ("steps", "steps.registry")
 # The @step keywords the compiler needs, in the decorator's positional order first.
 STEP_ARGS = ("name", "kind", "schema")
 NEEDED = ("kind", "schema", "takes", "gives", "outputs")
-JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean",
-              "list": "array", "tuple": "array", "dict": "object"}
 
 
 def read_step(uses: str, folder: str) -> StepDef:
@@ -46,8 +46,12 @@ def read_step(uses: str, folder: str) -> StepDef:
     ref = found.ref(qual)
     what = f"{mod_name}:{qual}"
     if deco is None:
+        notes = Notes(module.tree)
+        first = [*fn.args.posonlyargs, *fn.args.args][:1]
         return StepDef(name=uses, fn=_deferred(ref), kind="map",
-                       schema=_signature_schema(fn, what), description=_doc(fn), origin=ref)
+                       schema=_signature_schema(fn, what, notes), description=_doc(fn),
+                       takes=notes.value_kind(first[0].annotation) if first else "any",
+                       gives=notes.value_kind(fn.returns), origin=ref)
     meta = module.step_args(deco, what)
     kind, takes, gives = meta.get("kind", "map"), meta.get("takes", "any"), meta.get("gives", "any")
     outputs = meta.get("outputs", ())
@@ -80,8 +84,9 @@ def _doc(fn: ast.FunctionDef) -> str:
     return lines[0] if lines else ""
 
 
-def _signature_schema(fn: ast.FunctionDef, what: str) -> dict[str, Any]:
-    """The ``with`` schema of a plain function: its parameters after the first."""
+def _signature_schema(fn: ast.FunctionDef, what: str, notes: Notes) -> dict[str, Any]:
+    """The ``with`` schema of a plain function: its parameters after the first, each
+    typed by its annotation."""
     a = fn.args
     positional = [*a.posonlyargs, *a.args]
     if not positional and a.vararg is None:
@@ -93,11 +98,11 @@ def _signature_schema(fn: ast.FunctionDef, what: str) -> dict[str, Any]:
     for i, arg in enumerate(positional):
         if i == 0 or i < len(a.posonlyargs):
             continue  # the value, or a parameter that cannot be given by name
-        props[arg.arg] = _json_type(arg.annotation)
+        props[arg.arg] = notes.schema(arg.annotation)
         if i < first_default:
             required.append(arg.arg)
     for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
-        props[arg.arg] = _json_type(arg.annotation)
+        props[arg.arg] = notes.schema(arg.annotation)
         if default is None:
             required.append(arg.arg)
     schema: dict[str, Any] = {"type": "object", "properties": props,
@@ -105,15 +110,6 @@ def _signature_schema(fn: ast.FunctionDef, what: str) -> dict[str, Any]:
     if required:
         schema["required"] = required
     return schema
-
-
-def _json_type(note: ast.expr | None) -> dict[str, Any]:
-    """A JSON Schema type for a simple annotation (``int``, ``list[str]``); else none."""
-    if isinstance(note, ast.Subscript):
-        note = note.value
-    name = note.id if isinstance(note, ast.Name) else (
-        note.value if isinstance(note, ast.Constant) and isinstance(note.value, str) else "")
-    return {"type": JSON_TYPES[name]} if name in JSON_TYPES else {}
 
 
 @dataclass
