@@ -1,85 +1,395 @@
-"""What has been made: skip up-to-date items, finish interrupted runs.
+"""The journal: what was made, from what, and how it went, in ``.flow/journal.db``.
 
-An item is up to date when every output it would write exists, is newer than
-its source file, and was made by the same chain of steps with the same
-arguments (a signature recorded per output path in ``.flow/state.json``).
-Outputs are recorded only after their task came back whole, and the file is
-saved even when the run is interrupted, so a second run finishes the rest.
+SQLite in WAL mode, from the standard library. Why not an append-only log: a
+lookup reads only the rows it asks for, so a run over a million items keeps a
+million records on disk, not in memory; a write is a transaction, so a run
+killed at any instant (SIGKILL included) leaves every record it committed and
+none half-written; rows are replaced in place, so the file stays near its
+compacted size without a rewrite at the end.
+
+One row per item of a stage, keyed by the stage's signature and the item's
+identity (see :mod:`runner.run.uptodate`): the source's size and mtime when it
+was made, the state of its outputs, whether it succeeded, was dropped or failed,
+its value when it is small, and the seconds it took. A whole stage (a range, a
+reduce) is a row whose identity is ``@`` and the digest of its inputs. ``slots``
+remember each stage's last signature per workflow, to tell "settings changed"
+from "new" and to drop what a changed stage can never use again.
+
+A store that cannot be read (not a database, truncated, another program's, or
+written by a newer flow) is set aside under a new name and everything reruns:
+never a wrong skip, never a traceback. A ``.flow`` that cannot be written is a
+FlowError before any work starts.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zlib
-from collections.abc import Iterable
+import sqlite3
+import stat
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from runner.execute.base import Chain
+from runner.errors import FlowError
 
-STATE_FILE = os.path.join(".flow", "state.json")
-VERSION = 1
+FOLDER = ".flow"
+NAME = "journal.db"
+SCHEMA = 1  # bump when the tables change: an older store is then set aside
+APP_ID = 0x666C6F77  # "flow": tells our store from another program's SQLite file
+MIN_FREE = 1 << 20  # bytes the journal's file system must have free before a run
+BATCH = 500  # identities per lookup query
+
+OK, DROPPED, FAILED, INCOMPLETE = 0, 1, 2, 3
+
+_TABLES = (
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID",
+    "CREATE TABLE items(sig TEXT, ident TEXT, size INTEGER, mtime INTEGER, outs TEXT,"
+    " status INTEGER, value TEXT, secs REAL, PRIMARY KEY(sig, ident)) WITHOUT ROWID",
+    "CREATE TABLE slots(wf TEXT, stage TEXT, sig TEXT, settings TEXT, code TEXT,"
+    " digest TEXT, secs REAL, PRIMARY KEY(wf, stage)) WITHOUT ROWID",
+)
 
 
-def signature(chain: Chain, templates: Iterable[str]) -> str:
-    """A digest of the steps and arguments that make a stage's outputs.
+@dataclass(frozen=True)
+class Record:
+    """One item as the journal last saw it made (or fail)."""
 
-    Two 32-bit checksums, not a cryptographic hash: it only tells changed settings
-    apart, and importing hashlib (OpenSSL) would cost every run ~8 ms of start-up.
-    """
-    parts = [(s.ref, s.args) for s in chain.steps]
-    data = repr((parts, sorted(templates))).encode()
-    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    size: int | None  # the source's size and mtime_ns then (None: no source file)
+    mtime: int | None
+    outs: str  # the outputs' state then, as runner.run.uptodate encodes it
+    status: int  # OK, DROPPED, FAILED or INCOMPLETE
+    value: str | None  # the value as JSON when kept; the reason when it failed
+    secs: float  # seconds it took
 
 
-class State:
-    """The record of outputs made by earlier runs in one working directory."""
+@dataclass(frozen=True)
+class Slot:
+    """A stage of a workflow as its last run left it."""
 
-    def __init__(self, workdir: str, force: bool = False) -> None:
-        self.path = os.path.join(workdir, STATE_FILE)
-        self.force = force
-        self.outputs: dict[str, str] = {}
-        self.changed = False
+    sig: str
+    settings: str
+    code: str
+    digest: str  # a whole-stage record's input digest ("" for item by item)
+    secs: float  # seconds per item, on average
+
+
+def journal_path(workdir: str) -> str:
+    """Where the journal of runs in ``workdir`` lives."""
+    return os.path.join(workdir, FOLDER, NAME)
+
+
+def ensure_folder(workdir: str) -> str:
+    """``.flow`` in ``workdir``, made if missing; FlowError (exit 2) when it cannot be."""
+    folder = os.path.join(workdir, FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:
+        raise FlowError.single(f"{_show(folder)} is a file, not a folder: remove or rename "
+                               "it (flow keeps its record of what is made there)",
+                               file=_show(folder)) from None
+    except OSError as exc:
+        raise _cannot(os.path.join(folder, NAME), exc) from None
+    return folder
+
+
+def _refuse_odd_files(path: str) -> None:
+    """A FIFO, a folder or a device where the store should be: refused, never opened
+    (opening a FIFO would hang)."""
+    for p in (path, path + "-wal", path + "-shm"):
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-            if doc.get("version") == VERSION:
-                self.outputs = dict(doc.get("outputs", {}))
-        except (OSError, ValueError, AttributeError):
-            pass  # no record, or an unreadable one: everything is redone
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _cannot(p, exc) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise FlowError.single(f"{_show(p)} is not a regular file: remove it (flow keeps "
+                                   "its record of what is made there)", file=_show(p))
 
-    def fresh(self, source: str | None, outputs: Iterable[str], sig: str) -> bool:
-        """True when every output exists, was made with ``sig`` and is newer than ``source``."""
-        if self.force:
-            return False
+
+def _cannot(path: str, exc: OSError) -> FlowError:
+    reason = exc.strerror or str(exc)
+    return FlowError.single(f"cannot write flow's record in {_show(os.path.dirname(path))}: "
+                            f"{reason}", file=_show(path),
+                            hint="flow records what it made there; make it writable, or run "
+                                 "in another folder (--workdir)")
+
+
+def _show(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+class Unreadable(Exception):
+    """The store is not one this flow can trust; the message says why."""
+
+
+class Journal:
+    """An open journal; every method turns a database error into "no record"."""
+
+    def __init__(self, path: str, conn: sqlite3.Connection | None, writable: bool) -> None:
+        self.path = path
+        self._conn = conn
+        self.writable = writable
+        self.broken: str | None = None  # why records stopped being read or written
+        self._sql: dict[int, str] = {}
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def for_run(cls, workdir: str) -> tuple[Journal, str | None]:
+        """The journal a run writes, and a one-line notice if a bad store was set aside.
+
+        Raises FlowError when ``.flow`` cannot be written (read-only, a file, a full disk).
+        """
+        path = os.path.join(ensure_folder(workdir), NAME)
+        _refuse_odd_files(path)
+        notice = None
         try:
-            src_time = os.stat(source).st_mtime_ns if source else None
+            conn = _open(path, readonly=False)
+        except Unreadable as why:
+            notice = _set_aside(path, str(why))
+            conn = _open(path, readonly=False)
+        except sqlite3.Error as exc:
+            raise _cannot(path, OSError(0, _reason(exc))) from None
+        journal = cls(path, conn, writable=True)
+        journal._probe()
+        return journal, notice
+
+    @classmethod
+    def for_reading(cls, workdir: str) -> tuple[Journal, str | None]:
+        """The journal as it is, for a plan or an explanation: nothing is written, a bad
+        store is left where it is (and counts as empty)."""
+        path = journal_path(workdir)
+        try:
+            st = os.stat(path)
         except OSError:
-            return False
-        any_output = False
-        for out in outputs:
-            any_output = True
-            if self.outputs.get(out) != sig:
-                return False
-            try:
-                out_time = os.stat(out).st_mtime_ns
-            except OSError:
-                return False
-            if src_time is not None and out_time < src_time:
-                return False
-        return any_output
+            return cls(path, None, writable=False), None
+        if not stat.S_ISREG(st.st_mode):
+            return cls(path, None, False), f"{_show(path)} is not a regular file: ignored"
+        try:
+            return cls(path, _open(path, readonly=True), writable=False), None
+        except (Unreadable, sqlite3.Error) as why:
+            return cls(path, None, False), (f"{_show(path)} cannot be read ({why}): a run "
+                                            "would set it aside and redo everything")
 
-    def record(self, outputs: Iterable[str], sig: str) -> None:
-        """Remember that ``outputs`` were just made with ``sig``."""
-        for out in outputs:
-            self.outputs[out] = sig
-            self.changed = True
+    def _probe(self) -> None:
+        """Write once now, so a store that cannot take writes fails before any work."""
+        try:
+            vfs = os.statvfs(os.path.dirname(self.path))
+            if vfs.f_bavail * vfs.f_frsize < MIN_FREE:
+                raise OSError(28, "no space left on device")
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES('opened', ?)",
+                                   (str(time.time()),))
+        except OSError as exc:
+            self.close()
+            raise _cannot(self.path, exc) from None
+        except sqlite3.Error as exc:
+            self.close()
+            raise _cannot(self.path, OSError(0, _reason(exc))) from None
 
-    def save(self) -> None:
-        """Write the record atomically (whole or not at all)."""
-        if not self.changed:
+    # -- reading -----------------------------------------------------------------------------
+    def lookup(self, sig: str, idents: Sequence[str]) -> dict[str, Record]:
+        """The records of ``idents`` under ``sig`` (those that exist)."""
+        if self._conn is None or not idents:
+            return {}
+        out: dict[str, Record] = {}
+        try:
+            for i in range(0, len(idents), BATCH):
+                part = idents[i:i + BATCH]
+                sql = self._sql.get(len(part))
+                if sql is None:
+                    sql = self._sql[len(part)] = (
+                        "SELECT ident, size, mtime, outs, status, value, secs FROM items "
+                        f"WHERE sig=? AND ident IN ({','.join('?' * len(part))})")
+                for row in self._conn.execute(sql, (sig, *part)):
+                    out[row[0]] = Record(*row[1:])
+        except sqlite3.Error as exc:
+            self._break(exc)
+            return {}
+        return out
+
+    def get(self, sig: str, ident: str) -> Record | None:
+        """One record, or None."""
+        return self.lookup(sig, [ident]).get(ident)
+
+    def slot(self, wf: str, stage: str) -> Slot | None:
+        """What the last run of workflow ``wf`` left of one of its stages."""
+        row = self._one("SELECT sig, settings, code, digest, secs FROM slots "
+                        "WHERE wf=? AND stage=?", (wf, stage))
+        return Slot(*row) if row else None
+
+    def count(self, sig: str) -> int:
+        """How many records a stage signature has."""
+        row = self._one("SELECT count(*) FROM items WHERE sig=?", (sig,))
+        return row[0] if row else 0
+
+    def idents(self, sig: str) -> list[str]:
+        """Every identity recorded under ``sig`` (for pruning; the caller knows it is small
+        enough or needs it anyway)."""
+        if self._conn is None:
+            return []
+        try:
+            return [r[0] for r in self._conn.execute("SELECT ident FROM items WHERE sig=?",
+                                                     (sig,))]
+        except sqlite3.Error as exc:
+            self._break(exc)
+            return []
+
+    def _one(self, sql: str, args: tuple) -> tuple | None:
+        if self._conn is None:
+            return None
+        try:
+            return self._conn.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            self._break(exc)
+            return None
+
+    # -- writing -----------------------------------------------------------------------------
+    def put(self, rows: Iterable[tuple]) -> None:
+        """Record items, committed at once: ``(sig, ident, size, mtime, outs, status, value,
+        secs)`` each."""
+        self._write("INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def set_slot(self, wf: str, stage: str, slot: Slot) -> None:
+        """Remember a stage's signature; the records of the one it replaces go."""
+        old = self.slot(wf, stage)
+        self._write("INSERT OR REPLACE INTO slots VALUES (?,?,?,?,?,?,?)",
+                    [(wf, stage, slot.sig, slot.settings, slot.code, slot.digest, slot.secs)])
+        if old is not None and old.sig != slot.sig:
+            self.drop_sig(old.sig)
+
+    def drop_sig(self, sig: str) -> None:
+        """Forget every record of a signature no stage of any workflow has any more."""
+        self._write("DELETE FROM items WHERE sig=? AND NOT EXISTS "
+                    "(SELECT 1 FROM slots WHERE slots.sig=?)", [(sig, sig)])
+
+    def keep_whole(self, sig: str, ident: str) -> None:
+        """Of a stage judged as a whole, keep only the record of its latest inputs."""
+        self._write("DELETE FROM items WHERE sig=? AND ident>='@' AND ident<'A' AND ident!=?",
+                    [(sig, ident)])
+
+    def forget(self, sig: str, idents: Iterable[str]) -> None:
+        """Drop the records of items that are gone (their source was deleted)."""
+        self._write("DELETE FROM items WHERE sig=? AND ident=?", ((sig, i) for i in idents))
+
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        if self._conn is None or not self.writable or self.broken:
             return
-        from steps.atomic import atomic_file
+        try:
+            with self._conn:
+                self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            self._break(exc)
 
-        with atomic_file(self.path, "w", encoding="utf-8") as fh:
-            json.dump({"version": VERSION, "outputs": self.outputs}, fh)
-        self.changed = False
+    def _break(self, exc: sqlite3.Error) -> None:
+        """Stop reading and writing: what is recorded is kept, the rest reruns next time."""
+        if self.broken is None:
+            self.broken = _reason(exc)
+
+    def compact(self) -> None:
+        """Give back the space deleted records held, when it is a large share of the file."""
+        if self._conn is None or not self.writable or self.broken:
+            return
+        try:
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            if free * 4 > pages:
+                self._conn.execute("PRAGMA incremental_vacuum")
+        except sqlite3.Error as exc:
+            self._break(exc)
+
+    def close(self) -> None:
+        """Checkpoint and close (the WAL file goes away)."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def _open(path: str, readonly: bool) -> sqlite3.Connection:
+    """A connection to a store we trust; Unreadable when it is not one."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=10)
+    else:
+        conn = sqlite3.connect(path, timeout=10)
+    try:
+        _check(conn, readonly)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _uri(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))
+
+
+def _check(conn: sqlite3.Connection, readonly: bool) -> None:
+    try:
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise Unreadable(_reason(exc)) from None
+    if app == 0 and version == 0 and tables == 0:  # a new, empty file
+        if readonly:
+            raise Unreadable("empty")
+        _create(conn)
+        return
+    if app != APP_ID:
+        raise Unreadable("not flow's journal")
+    if version > SCHEMA:
+        raise Unreadable(f"written by a newer flow (format {version}, this flow reads "
+                         f"{SCHEMA})")
+    if version < SCHEMA:
+        raise Unreadable(f"an older format ({version})")
+    try:
+        ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise Unreadable(_reason(exc)) from None
+    if ok != "ok":
+        raise Unreadable(f"damaged: {ok}")
+    if not readonly:
+        _tune(conn)
+
+
+def _tune(conn: sqlite3.Connection) -> None:
+    # WAL: readers (a plan, an explanation) never wait for the run; NORMAL sync: a
+    # killed flow loses nothing committed (only a power cut may lose the last ones).
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA journal_size_limit=4194304")  # the WAL shrinks back to 4 MiB
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table
+    _tune(conn)
+    with conn:
+        for sql in _TABLES:
+            conn.execute(sql)
+        conn.execute(f"PRAGMA application_id={APP_ID}")
+        conn.execute(f"PRAGMA user_version={SCHEMA}")
+
+
+def _set_aside(path: str, why: str) -> str:
+    """Move a store we cannot trust out of the way; the one-line notice saying so."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = f"{path}.bad-{stamp}"
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.lexists(path + suffix):
+                os.replace(path + suffix, target + suffix)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    return (f"flow's record {_show(path)} could not be used ({why}); set aside as "
+            f"{_show(target)}: everything reruns")

@@ -13,12 +13,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.execute.base import Executor, ExecutorOptions
 from runner.execute.serial import SerialExecutor
+from runner.files.identity import Snapshot
 from runner.files.inputs import Item
-from runner.files.journal import State
+from runner.files.journal import Journal
 from runner.model import Workflow
 from runner.plan import Stage
 from runner.report.events import (
@@ -30,9 +31,13 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
+from runner.run.chains import StageChain, stage_signatures
 from runner.run.feed import Feed, auto_chunksize
 from runner.run.prepare import Prepared, prepare, spill_dir
+from runner.run.record import Recorder
 from runner.run.scheduler import Scheduler, StageRun, Stopped
+from runner.run.session import Session, open_session
+from runner.run.uptodate import NOT_NEEDED, Judge
 
 PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
            "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
@@ -48,6 +53,8 @@ class RunOptions:
     executor: str = "local"
     scheduler: str | None = None
     force: bool = False  # redo items that are up to date
+    only_failed: bool = False  # run only the items that failed last time
+    wait: bool = True  # wait for another run in the same folder (else refuse, exit 2)
     max_tasks_per_worker: int | None = None
     worker_memory_mb: int | None = None
 
@@ -78,15 +85,42 @@ def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
 
 def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
         prepared: Prepared | None = None,
-        make_executor: Callable[[str, RunOptions], Executor] | None = None) -> RunResult:
+        make_executor: Callable[[str, RunOptions], Executor] | None = None,
+        session: Session | None = None) -> RunResult:
     """Run every stage; returns the result (exit code, failures, counts).
 
     ``make_executor(kind, options)`` makes the executor of a kind ("serial", "local",
     "dask"), not yet started; by default :func:`new_executor`. Tests give their own.
+    ``session``: the working directory's lock and journal, when the caller took them;
+    else they are taken here (FlowError when they cannot be).
     """
+    own = session is None
+    if session is None:
+        session = open_session(workflow.workdir, workflow.path, wait=options.wait)
+    try:
+        return _run(workflow, reporter, options, prepared, make_executor, session)
+    finally:
+        if own:
+            session.close()
+
+
+def judge_for(workflow: Workflow, prep: Prepared, journal: Journal,
+              options: RunOptions) -> Judge:
+    """The judge of what is up to date in this prepared run."""
+    sigs = stage_signatures(prep.plan, prep.chains, workflow)
+    # One stage alone meets each source once: no need to remember their state.
+    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1)
+    return Judge(prep, journal, sigs, os.path.abspath(workflow.path), snap, options.force,
+                 options.only_failed)
+
+
+def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
+         prepared: Prepared | None, make_executor: Callable[[str, RunOptions], Executor] | None,
+         session: Session) -> RunResult:
     t0 = time.monotonic()
     prep = prepared or prepare(workflow, options.allow_outside)
-    runs = {st.id: StageRun(st, prep.chains[st.id],
+    judge = judge_for(workflow, prep, session.journal, options)
+    runs = {st.id: StageRun(st, _chain(prep, st, judge),
                             stage_workers(st, options.jobs, prep.root_count(st)))
             for st in prep.plan.stages}
     pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
@@ -96,9 +130,10 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
     executors = _start_executors(runs, options, workflow, pool_size,
                                  make_executor or new_executor)
-    store = State(workflow.workdir, force=options.force)
+    recorder = Recorder(session.journal, judge)
     sched = Scheduler(runs, executors, reporter, workflow.workdir,
-                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
+                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, judge),
+                      recorder=recorder)
     started = list({id(ex): ex for ex in executors.values()}.values())
     state, stopped_by = "done", None
     try:
@@ -112,12 +147,13 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     finally:
         for ex in started:
             ex.close()
-        store.save()  # even when interrupted: the next run finishes the rest
+        recorder.finish(state == "done", runs)
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"
-    notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
-                    for msg, n in sched.notices.items())
+    notices = _journal_notices(session) + tuple(
+        f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
+        for msg, n in sched.notices.items())
     for msg in notices:
         reporter.handle(Notice(msg, time.time()))
     result = RunResult(
@@ -197,21 +233,54 @@ def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
     for r in runs.values():
         if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
             value = r.results[0][1].value
+            if value is NOT_NEEDED:
+                continue  # skipped, and too large to have been kept
             written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
             if not written and len(repr(value)) <= 500:
                 out[r.stage.steps[-1].id] = value
     return out
 
 
-def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) -> Feed:
+def _journal_notices(session: Session) -> tuple[str, ...]:
+    out = [session.notice] if session.notice else []
+    if session.journal.broken:
+        out.append(f"flow could not keep its record in .flow ({session.journal.broken}): "
+                   "what it did not record runs again next time")
+    return tuple(out)
+
+
+def _chain(prep: Prepared, st: Stage, judge: Judge) -> StageChain:
+    """A stage's chain; one judged item by item keeps its values (for the journal) instead
+    of folding them into its reduce."""
+    sc = prep.chains[st.id]
+    if st.fold and judge.item_level(st):
+        return replace(sc, chain=replace(sc.chain, fold=None))
+    return sc
+
+
+def _skipped_whole(r: StageRun) -> bool:
+    """A map stage skipped as a whole: it passed nothing on."""
+    return r.stage.kind == "map" and r.feed is not None and r.feed.whole is not None \
+        and not r.feed.whole.run
+
+
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) -> Feed:
     """The task feed of a stage whose sources are all finished."""
     st = r.stage
-    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1,
-                state=state)
+    base: dict = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers,
+                      chunksize=1)
+    if judge.item_level(st):
+        base["judge"] = judge
+    else:
+        whole = judge.stage(st)
+        base.update(whole=whole, count=prep.root_count(st),
+                    blocked=whole.run and any(_skipped_whole(runs[s])
+                                              for s in st.sources if s in runs))
     if st.kind == "reduce":
         r.total = 1
-        if st.folded:
-            return Feed(**base, partials=runs[st.sources[0]].partials)
+        up = runs.get(st.sources[0])
+        if st.folded and up is not None and up.sc.chain.fold is not None:
+            return Feed(**base, partials=up.partials)
         return Feed(**base, reduce_items=list(_upstream(prep, st, runs)))
     if len(st.sources) == 1 and st.sources[0] in prep.sources:
         src = prep.sources[st.sources[0]]

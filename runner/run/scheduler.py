@@ -20,7 +20,6 @@ from typing import Any
 
 from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
 from runner.files.inputs import Item
-from runner.files.journal import State
 from runner.plan import Stage
 from runner.report.events import (
     FailureRecord,
@@ -79,7 +78,7 @@ class Scheduler:
     reporter: Reporter
     workdir: str
     start_feed: Any  # callable(StageRun, dict[str, StageRun]) -> Feed
-    state: State | None = None  # records outputs made, for the next run
+    recorder: Any = None  # runner.run.record.Recorder: the journal, written as results land
     failures: list[FailureRecord] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)
     _task_ids: Any = field(default_factory=lambda: iter(range(1 << 40, 1 << 62)))
@@ -143,10 +142,11 @@ class Scheduler:
         """The stage's next task; items found up to date on the way count as skipped."""
         assert r.feed is not None
         nxt = r.feed.next_task()
-        if r.feed.skipped:
-            r.skipped += len(r.feed.skipped)
-            r.results.extend((it.index, it) for it in r.feed.skipped)
-            r.feed.skipped.clear()
+        count, passed = r.feed.take_skipped()
+        r.skipped += count
+        r.results.extend((it.index, it) for it in passed)
+        for note in r.feed.take_notes():
+            self.notices[note] = self.notices.get(note, 0) + 1
         return nxt
 
     def _finish_idle(self) -> None:
@@ -159,6 +159,8 @@ class Scheduler:
         if r.started:  # a stage that never started has no counts to show
             self._emit_progress(r, force=True)
         secs = time.monotonic() - r.started if r.started else 0.0
+        if self.recorder is not None:
+            self.recorder.stage_ended(r, state, self.runs)
         self.reporter.handle(StageFinished(r.stage.id, state, r.done, r.failed, r.skipped,
                                            secs, time.time()))
 
@@ -184,6 +186,8 @@ class Scheduler:
     def _done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
         for note in res.notes:
             self.notices[note] = self.notices.get(note, 0) + 1
+        if self.recorder is not None:
+            self.recorder.task_done(r, task, meta, res)
         if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
             # A reduce: one item out of all that came in.
             r.done += 1 - len(res.failures)
@@ -193,12 +197,9 @@ class Scheduler:
             return
         if r.stage.fold and res.partial is not None:  # None: the chunk failed whole
             r.partials.append(res.partial)
-        outs = {o: paths for o, _, paths in task.items or ()} if r.sc.outputs else {}
         for off, value in res.values:
             src = self._item(meta, off)
             r.results.append((src.index, Item(src.index, value, src.source, src.root)))
-            if self.state is not None and outs.get(off):
-                self.state.record((p for _, _, p in outs[off]), r.sc.sig)
         r.done += task.size() - len(res.failures)
         self._failures(r, task, meta, res.failures, reduce=False)
 
@@ -272,6 +273,8 @@ class Scheduler:
         attempts = r.attempts.get(self._key(meta, offset), 1)
         step = r.stage.steps[0].id if len(r.stage.steps) == 1 else r.stage.label
         what = self._describe(self._item(meta, offset), task, offset)
+        if self.recorder is not None:
+            self.recorder.item_lost(r, meta, offset, reason)
         self._fail(r, FailureRecord(r.stage.id, step, what, reason, attempts))
 
     def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int]) -> None:

@@ -1,0 +1,164 @@
+"""What an item is, for the journal: its identity, its source's state, its outputs' state.
+
+An item from a file is that file: its path below the working directory, with its
+size and mtime_ns. Why not a hash of its content: reading 600 photos of 10 MB
+each to learn that nothing changed would cost more than most runs save, and size
+plus nanosecond mtime is what make, ninja and Snakemake trust. An editor, a copy or
+a camera import all set a new mtime; a tool that rewrites a file and restores its
+mtime and size is the one case it misses (``--force`` redoes everything).
+
+An item without a file is its value (a number, a string): the value is the
+identity. A string that names a file in the working directory is also that
+file's size and mtime, so a list of paths is tracked like a glob.
+
+The outputs' state is each output's path, size, mtime_ns and inode, as flow
+found them right after writing: an output removed, edited or written since by
+another item (or another run) no longer matches, and its item runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+try:  # the built-in BLAKE2, without the ~2 ms of hashlib's OpenSSL import
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
+
+KEEP_LIMIT = 16384  # bytes of JSON: a larger value is not kept (its item reruns when needed)
+Stat = tuple[int, int] | None  # (size, mtime_ns), or None: no such regular file
+
+
+def digest(*parts: str) -> str:
+    """A 64-bit BLAKE2b digest of ``parts`` as 16 hex digits (the parts kept apart)."""
+    h = blake2b(digest_size=8)
+    for part in parts:
+        data = part.encode("utf-8", "surrogateescape")
+        h.update(b"%d:" % len(data))
+        h.update(data)
+    return h.hexdigest()
+
+
+def file_stat(path: str) -> Stat:
+    """(size, mtime_ns) of a regular file, or None."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if (st.st_mode & 0o170000) != 0o100000:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+class Snapshot:
+    """Each source's state, read once per run: every stage that meets an item judges it
+    by the same size and mtime, even if the file changes while the run goes on (it is
+    then redone next time, never skipped with a value made from other content)."""
+
+    def __init__(self, workdir: str, keep: bool = True) -> None:
+        self.workdir = os.path.abspath(workdir)
+        self._prefix = self.workdir.rstrip("/") + "/"
+        self._stats: dict[str, Stat] = {}
+        self._keep = keep
+
+    def stat(self, path: str) -> Stat:
+        """The state of ``path`` as this run first saw it."""
+        if not self._keep:
+            return file_stat(path)
+        try:
+            return self._stats[path]
+        except KeyError:
+            st = self._stats[path] = file_stat(path)
+            return st
+
+    def rel(self, path: str) -> str:
+        """``path`` below the working directory (as it is, when outside)."""
+        return path[len(self._prefix):] if path.startswith(self._prefix) else path
+
+    def ident(self, source: str | None, value: Any) -> tuple[str | None, Stat]:
+        """An item's identity and its source's state; (None, None) for an item that
+        cannot be tracked (a value that is not plain JSON)."""
+        if source is not None:
+            return "f:" + safe_text(self.rel(source)), self.stat(source)
+        text = encode(value)
+        if text is None:
+            return None, None
+        named = None
+        if isinstance(value, str) and value and "\0" not in value:
+            named = self.stat(os.path.join(self.workdir, value))
+        return "v:" + text, named
+
+    def outs(self, paths: tuple[str, ...]) -> str:
+        """The state of output files, as recorded and compared ("" for none)."""
+        return outs_state(paths, self.rel)
+
+
+def outs_state(paths: tuple[str, ...], rel: Any = None) -> str:
+    """``[[path, size, mtime_ns, inode], ...]`` as compact JSON; a missing file has
+    ``null`` for its numbers. ``rel`` shortens each path."""
+    if not paths:
+        return ""
+    state = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            nums: list[Any] = [st.st_size, st.st_mtime_ns, st.st_ino]
+        except (OSError, ValueError):
+            nums = [None, None, None]
+        state.append([rel(p) if rel else p, *nums])
+    return json.dumps(state, separators=(",", ":"))
+
+
+def missing_outputs(state: str) -> list[str]:
+    """The paths of an outputs' state whose file was missing."""
+    return [entry[0] for entry in json.loads(state) if entry[1] is None] if state else []
+
+
+def encode(value: Any) -> str | None:
+    """``value`` as JSON when JSON gives it back exactly (numbers, strings, booleans,
+    None, lists and string-keyed mappings of those), else None."""
+    if type(value) in (int, str, bool) or value is None:
+        return json.dumps(value)
+    if type(value) is float:
+        return repr(value) if math.isfinite(value) else json.dumps(value)
+    if not _plain(value, 0):
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _plain(value: Any, depth: int) -> bool:
+    if depth > 20:
+        return False
+    kind = type(value)
+    if kind in (int, str, bool, float) or value is None:
+        return True
+    if kind is list:
+        return all(_plain(v, depth + 1) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def safe_text(text: str) -> str:
+    """``text`` as SQLite can store it: a name that is not UTF-8 (its bytes kept by
+    Python as lone surrogates) gets them written as ``\\xNN``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def keep(value: Any, transient: str) -> str | None:
+    """The JSON kept for a value, or None when it is not kept: too large, not plain,
+    or a path under ``transient`` (an image spilled for this run only)."""
+    if isinstance(value, str) and transient and value.startswith(transient):
+        return None
+    text = encode(value)
+    return text if text is not None and len(text) <= KEEP_LIMIT else None
