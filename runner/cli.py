@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 
@@ -106,11 +107,13 @@ def print_error(err: FlowError) -> None:
     for prob in err.problems:
         f = prob.pos.file
         if f not in cache:
+            cache[f] = None
             try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    cache[f] = fh.read().splitlines()
-            except OSError:
-                cache[f] = None
+                if stat.S_ISREG(os.stat(f).st_mode):  # never open a FIFO: it would hang
+                    with open(f, encoding="utf-8", errors="replace") as fh:
+                        cache[f] = fh.read().splitlines()
+            except (OSError, ValueError):
+                pass
         print(prob.render(cache[f]), file=sys.stderr)
     n = len(err.problems)
     if n > 1:
@@ -250,7 +253,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The command line wins over the workflow's `executor:`; no address: a local cluster.
     executor = args.executor or wf.executor.kind
     scheduler = (args.scheduler or wf.executor.address) if executor == "dask" else None
-    prep = api.prepare(wf, args.allow_outside)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
                           executor=executor, scheduler=scheduler,
                           max_tasks_per_worker=args.recycle,
@@ -259,13 +261,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from runner.commands.plan import plan_text
 
-        print(plan_text(wf, prep, opts))
+        print(plan_text(wf, api.prepare(wf, args.allow_outside), opts))
         return EXIT_OK
     session = open_session(wf.workdir, wf.path, opts.wait,
                            lambda msg: print(f"flow: {msg}", file=sys.stderr, flush=True))
     try:
         if session.notice:
             print(f"flow: {session.notice}", file=sys.stderr)
+        prep = api.prepare(wf, args.allow_outside, session.journal.checked)
         reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
                                  args.verbose)
         try:

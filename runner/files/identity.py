@@ -91,30 +91,39 @@ class Snapshot:
             named = self.stat(os.path.join(self.workdir, value))
         return "v:" + text, named
 
+    def absolute(self, rel: str) -> str:
+        """A path :meth:`rel` shortened, made whole again."""
+        return rel if rel.startswith("/") else self._prefix + rel
+
     def outs(self, paths: tuple[str, ...]) -> str:
         """The state of output files, as recorded and compared ("" for none)."""
         return outs_state(paths, self.rel)
 
 
 def outs_state(paths: tuple[str, ...], rel: Any = None) -> str:
-    """``[[path, size, mtime_ns, inode], ...]`` as compact JSON; a missing file has
-    ``null`` for its numbers. ``rel`` shortens each path."""
+    """Each output's path, size, mtime_ns and inode (empty for a missing file), joined by
+    NUL characters, which no path holds: compared as a string, made without JSON."""
     if not paths:
         return ""
-    state = []
+    parts = []
     for p in paths:
         try:
             st = os.stat(p)
-            nums: list[Any] = [st.st_size, st.st_mtime_ns, st.st_ino]
+            parts.append(f"{rel(p) if rel else p}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}")
         except (OSError, ValueError):
-            nums = [None, None, None]
-        state.append([rel(p) if rel else p, *nums])
-    return json.dumps(state, separators=(",", ":"))
+            parts.append(f"{rel(p) if rel else p}\0\0\0")
+    return "\0".join(parts)
 
 
 def missing_outputs(state: str) -> list[str]:
     """The paths of an outputs' state whose file was missing."""
-    return [entry[0] for entry in json.loads(state) if entry[1] is None] if state else []
+    fields = state.split("\0") if state else []
+    return [fields[i] for i in range(0, len(fields) - 3, 4) if fields[i + 1] == ""]
+
+
+def recorded_paths(state: str) -> list[str]:
+    """The paths of an outputs' state (as recorded: below the working directory)."""
+    return state.split("\0")[::4] if state else []
 
 
 def encode(value: Any) -> str | None:

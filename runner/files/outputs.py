@@ -62,11 +62,24 @@ class Resolver:
         self.workdir = os.path.realpath(workdir)
         self.allow_outside = allow_outside
         self._real_dirs: dict[str, str] = {}
+        self._links: dict[str, frozenset[str]] = {}  # folder -> names in it that are links
+
+    def _is_link(self, folder: str, name: str) -> bool:
+        """Is ``folder/name`` a symlink? One scandir per folder, not an lstat per file."""
+        links = self._links.get(folder)
+        if links is None:
+            try:
+                with os.scandir(folder) as entries:
+                    links = frozenset(e.name for e in entries if e.is_symlink())
+            except OSError:  # not there (yet), or not a folder: nothing in it is a link
+                links = frozenset()
+            self._links[folder] = links
+        return name in links
 
     def _real(self, full: str) -> str:
-        if os.path.islink(full):  # the output itself is a link: where does it point?
-            return os.path.realpath(full)
         folder, name = os.path.split(full)
+        if self._is_link(folder, name):  # the output itself is a link: where does it point?
+            return os.path.realpath(full)
         real = self._real_dirs.get(folder)
         if real is None:
             # realpath resolves the deepest existing ancestor's links and keeps the rest.
@@ -83,17 +96,18 @@ class Resolver:
             full = self.workdir + full[len(self._given):] if self._given != "/" else full
         if self.allow_outside:
             return full
-        path = _show(path, self._given)
-        if full == self.workdir:
-            raise _fail(f"output path is the working directory itself: {path}", pos, where)
         hint = "outputs stay inside the working directory unless --allow-outside is given"
+        if full == self.workdir:
+            raise _fail(f"output path is the working directory itself: "
+                        f"{_show(path, self._given)}", pos, where)
         if not _inside(full, self.workdir):
-            raise _fail(f"output path escapes the working directory: {path} "
+            raise _fail(f"output path escapes the working directory: {_show(path, self._given)} "
                         "(use --allow-outside)", pos, where, hint)
         real = self._real(full)
         if not _inside(real, self.workdir):
             raise _fail(f"output path escapes the working directory through a symlink: "
-                        f"{path} -> {real} (use --allow-outside)", pos, where, hint)
+                        f"{_show(path, self._given)} -> {real} (use --allow-outside)", pos,
+                        where, hint)
         return full
 
 
@@ -117,12 +131,6 @@ def _show(path: str, workdir: str) -> str:
     return path
 
 
-@dataclass(frozen=True)
-class _Owner:
-    step: int  # index into OutputClaims._steps
-    item: Item
-
-
 class OutputClaims:
     """Which item of which step writes each output path, across a whole workflow.
 
@@ -133,7 +141,9 @@ class OutputClaims:
 
     def __init__(self, workdir: str) -> None:
         self.workdir = os.path.abspath(workdir)
-        self._owner: dict[str, _Owner] = {}
+        # path -> (step, *the item's fields): a tuple of what exists anyway, not an Item
+        # kept alive per path (a hundred thousand outputs are checked in one pass).
+        self._owner: dict[str, tuple] = {}
         self._steps: list[tuple[str, Pos]] = []
         self.problems: list[Problem] = []
         self._more = 0
@@ -147,15 +157,17 @@ class OutputClaims:
         for item, path in pairs:
             owner = self._owner.get(path)
             if owner is None:
-                self._owner[path] = _Owner(step, item)
-            elif owner.step != step:
+                self._owner[path] = (step, item.index, item.value, item.source, item.root)
+                continue
+            first = Item(*owner[1:])
+            if owner[0] != step:
                 self._report(pos, where, f"{describe(item, self.workdir)} would write "
-                             f"{_show(path, self.workdir)}, which {self._steps[owner.step][0]} "
-                             f"also writes (for {describe(owner.item, self.workdir)})")
-            elif owner.item != item:
+                             f"{_show(path, self.workdir)}, which {self._steps[owner[0]][0]} "
+                             f"also writes (for {describe(first, self.workdir)})")
+            elif first != item:
                 clash = inner.get(path)
                 if clash is None:
-                    inner[path] = [owner.item, item, 0]
+                    inner[path] = [first, item, 0]
                 else:
                     clash[2] += 1
         for path, (first, second, more) in inner.items():

@@ -10,6 +10,7 @@ each stage's signature holding those of the stages before it.
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 from dataclasses import dataclass
@@ -76,6 +77,29 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
     chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout)
     return StageChain(chain, tuple(outputs), tuple(static_paths))
+
+
+def out_key(sc: StageChain, item: Item) -> str:
+    """What an item's output paths depend on besides its identity (its file, or its
+    value): its index where a template has ``{index}``, its glob's folder where one has
+    ``{relpath}``. Equal keys under one signature mean equal paths, known without
+    filling the templates again."""
+    uses = _uses(tuple(o.template for o in sc.outputs))
+    return f"{item.index if 'index' in uses else ''}\0{item.root if 'relpath' in uses else ''}"
+
+
+@functools.lru_cache(maxsize=256)
+def _uses(templates: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name for t in templates for _, name, _, _ in string.Formatter().parse(t)
+                     if name)
+
+
+def planned_outs(sc: StageChain, item: Item, resolver: Resolver) -> tuple[str, ...]:
+    """Where an item's outputs go, without the checks :func:`item_outs` makes (the run
+    made them for every item before it started): what an up-to-date check compares."""
+    base = resolver.workdir
+    return tuple(os.path.normpath(os.path.join(base, fill(o.template, item, pos=o.step.pos)))
+                 for o in sc.outputs)
 
 
 def item_outs(sc: StageChain, item: Item, resolver: Resolver) -> tuple:

@@ -57,6 +57,7 @@ class Feed:
     partials: list[Any] | None = None  # a folded reduce: the upstream partials
     reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
     judge: Judge | None = None  # skip what is up to date (item by item) when set
+    pass_on: bool = True  # False: no stage takes this one's items (skipped ones go nowhere)
     whole: Verdict | None = None  # the verdict on a stage judged as a whole
     count: int = 0  # a whole stage's items (what a skip of it counts)
     skipped: list[Item] = field(default_factory=list)  # skipped since last asked, passed on
@@ -134,7 +135,7 @@ class Feed:
             it, v, key = self._pending.popleft()
             if v is not None and not v.run:
                 self.skipped_count += 1
-                if v.passed:
+                if v.passed and self.pass_on:
                     self.skipped.append(Item(it.index, v.value, it.source, it.root))
                 elif v.reason != UP_TO_DATE:  # left out, not dropped by a filter
                     self.incomplete = True
@@ -157,8 +158,9 @@ class Feed:
         if not window:
             return False
         if self.judge is None:
-            self._pending.extend((it, None, Key(None, None, item_outs(self.sc, it, self.resolver)))
-                                 for it in window)
+            self._pending.extend(
+                (it, None, Key(None, None, "", item_outs(self.sc, it, self.resolver)))
+                for it in window)
         else:
             verdicts = self.judge.items(self.stage, window)
             self._pending.extend((it, v, k) for it, (v, k) in zip(window, verdicts, strict=True))

@@ -118,7 +118,9 @@ def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
          prepared: Prepared | None, make_executor: Callable[[str, RunOptions], Executor] | None,
          session: Session) -> RunResult:
     t0 = time.monotonic()
-    prep = prepared or prepare(workflow, options.allow_outside)
+    prep = prepared or prepare(workflow, options.allow_outside, session.journal.checked)
+    if prep.outputs_digest and not prep.checked_before:  # the next run need not check again
+        session.journal.set_checked(prep.outputs_digest, prep.output_dirs)
     judge = judge_for(workflow, prep, session.journal, options)
     runs = {st.id: StageRun(st, _chain(prep, st, judge),
                             stage_workers(st, options.jobs, prep.root_count(st)))
@@ -270,7 +272,7 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) 
     base: dict = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers,
                       chunksize=1)
     if judge.item_level(st):
-        base["judge"] = judge
+        base.update(judge=judge, pass_on=bool(judge.consumers(st)))
     else:
         whole = judge.stage(st)
         base.update(whole=whole, count=prep.root_count(st),

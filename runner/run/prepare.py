@@ -9,10 +9,11 @@ before any process starts.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from runner.errors import FlowError, Problem
+from runner.files.identity import blake2b
 from runner.files.inputs import Item, ItemSource, expand
 from runner.files.outputs import OutputClaims, Resolver, could_write
 from runner.model import Workflow
@@ -29,6 +30,8 @@ class Prepared:
     chains: dict[str, StageChain]
     resolver: Resolver
     output_dirs: list[str] = field(default_factory=list)
+    outputs_digest: str = ""  # every output path this run can write, as one digest
+    checked_before: bool = False  # an earlier run checked these very paths: not again
 
     def root_count(self, stage: Stage) -> int:
         """Items that can reach ``stage`` (an upper bound past filters)."""
@@ -46,8 +49,13 @@ def spill_dir(workdir: str) -> str:
     return os.path.join(workdir, ".flow", "tmp", str(os.getpid()))
 
 
-def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
-    """Plan, expand inputs and check every output path before anything runs."""
+def prepare(workflow: Workflow, allow_outside: bool = False,
+            checked: Callable[[str], list[str] | None] | None = None) -> Prepared:
+    """Plan, expand inputs and check every output path before anything runs.
+
+    ``checked(digest)`` gives the output folders of an earlier check of exactly the same
+    output paths (the same templates over the same items: none can collide now either),
+    or None; the paths are then not filled and checked one by one again."""
     p = plan(workflow)
     spill = spill_dir(workflow.workdir)
     resolver = Resolver(workflow.workdir, allow_outside)
@@ -73,8 +81,30 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     if problems:
         raise FlowError(problems)
     prep = Prepared(p, sources, chains, resolver)
+    if checked is not None:
+        prep.outputs_digest = _outputs_digest(prep, workflow, allow_outside)
+        dirs = checked(prep.outputs_digest)
+        # ... unless a folder it wrote into is now a link elsewhere: then check them all.
+        if dirs is not None and all(os.path.realpath(d) == d for d in dirs):
+            prep.output_dirs, prep.checked_before = dirs, True
+            return prep
     _check_outputs(prep, workflow)
     return prep
+
+
+def _outputs_digest(prep: Prepared, workflow: Workflow, allow_outside: bool) -> str:
+    """The templates, fixed paths and items that decide every output path, as a digest."""
+    h = blake2b(digest_size=16)
+    h.update(repr((workflow.workdir, allow_outside)).encode())
+    for st in prep.plan.stages:
+        sc = prep.chains[st.id]
+        h.update(repr((st.id, [(o.chain_pos, o.arg, o.template) for o in sc.outputs],
+                       sc.static_paths)).encode("utf-8", "surrogateescape"))
+        if sc.outputs:
+            for item in _root_items(prep, st):
+                h.update(f"{item.index}\0{item.source}\0{item.root}\0{item.value!r}\n".encode(
+                    "utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def _consumer(p: Plan, stage: Stage) -> str:
@@ -106,18 +136,19 @@ def _check_outputs(prep: Prepared, workflow: Workflow) -> None:
         dirs.update(os.path.dirname(p) for p in sc.static_paths)
         if not sc.outputs or prep.root_count(st) > LARGE:
             continue
-        pairs = []
-        try:
-            for item in _root_items(prep, st):
-                outs = item_outs(sc, item, prep.resolver)
-                pairs.append((item, outs))
-        except FlowError as err:
-            problems.extend(err.problems)
-            continue
         for o_index, o in enumerate(sc.outputs):
-            paths = [(item, outs[o_index][2]) for item, outs in pairs]
-            dirs.update(os.path.dirname(p) for _, p in paths)
-            claims.add(paths, o.step.pos, f"steps.{o.step.id}.with.{o.arg}")
+            # Paths made as they are claimed: no list of every item and its outputs.
+            def paths(sc: StageChain = sc, o_index: int = o_index,
+                      st: Stage = st) -> Iterator[tuple[Item, str]]:
+                for item in _root_items(prep, st):
+                    path = item_outs(sc, item, prep.resolver)[o_index][2]
+                    dirs.add(os.path.dirname(path))
+                    yield item, path
+            try:
+                claims.add(paths(), o.step.pos, f"steps.{o.step.id}.with.{o.arg}")
+            except FlowError as err:
+                problems.extend(err.problems)
+                break
     try:
         claims.raise_if_any()
     except FlowError as err:

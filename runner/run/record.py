@@ -36,7 +36,7 @@ class Recorder:
     def _row(self, st: Stage, k: Key, outs: str, status: int, value: str | None,
              secs: float) -> tuple:
         size, mtime = k.stat or (None, None)
-        return (self._sig(st), k.ident, size, mtime, outs, status, value, secs)
+        return (self._sig(st), k.ident, size, mtime, k.okey, outs, status, value, secs)
 
     def task_done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
         """A task came back: record each of its items (made, dropped or failed)."""
@@ -102,7 +102,7 @@ class Recorder:
             else:
                 status = DROPPED
         outs = self.judge.snap.outs(self.judge.prep.chains[st.id].static_paths)
-        return (self._sig(st), "@" + digest, None, None, outs, status, value, secs)
+        return (self._sig(st), "@" + digest, None, None, "", outs, status, value, secs)
 
     def _incomplete(self, st: Stage, runs: dict[str, StageRun]) -> bool:
         """Did an item that reaches ``st`` fail, or was one left out, in this run?"""

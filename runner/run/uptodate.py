@@ -25,13 +25,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from runner.files.identity import Snapshot, Stat, blake2b, encode, missing_outputs
+from runner.files.identity import (
+    Snapshot,
+    Stat,
+    blake2b,
+    encode,
+    missing_outputs,
+    recorded_paths,
+)
 from runner.files.inputs import Item
 from runner.files.journal import DROPPED, FAILED, INCOMPLETE, Journal, Record, Slot
 from runner.plan import Stage
-from runner.run.chains import StageSig, item_outs
+from runner.run.chains import StageSig, item_outs, out_key, planned_outs
 from runner.run.prepare import Prepared
 
 NEW = "new"
@@ -75,9 +82,9 @@ class _NotNeeded:
 NOT_NEEDED = _NotNeeded()
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What happens to an item (or a whole stage) and why."""
+class Verdict(NamedTuple):
+    """What happens to an item (or a whole stage) and why. NamedTuples here and in
+    :class:`Key`: immutable, and made fast enough for one per item of a no-op run."""
 
     run: bool
     reason: str
@@ -86,12 +93,12 @@ class Verdict:
     secs: float | None = None  # what it took last time
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """What the journal needs of an item that runs: identity, source state, outputs."""
 
     ident: str | None
     stat: Stat
+    okey: str = ""  # see runner.run.chains.out_key
     outs: tuple = ()  # ((chain_pos, arg, path), ...) as item_outs gives them
 
 
@@ -144,26 +151,32 @@ class Judge:
     # -- items -----------------------------------------------------------------------------------
     def items(self, st: Stage, items: Sequence[Item]) -> list[tuple[Verdict, Key]]:
         """The verdict on each item of an item-by-item stage, and its key."""
-        sc, sig = self.prep.chains[st.id], self.sigs[st.id].sig
-        keys = []
-        for it in items:
-            ident, stat = self.snap.ident(it.source, it.value) if it.value is not NOT_NEEDED \
-                or it.source is not None else (None, None)
-            outs = item_outs(sc, it, self.prep.resolver) if sc.outputs else ()
-            keys.append(Key(ident, stat, outs))
-        self.seen.setdefault(st.id, set()).update(hash(k.ident) for k in keys)
+        sc, sig, snap = self.prep.chains[st.id], self.sigs[st.id].sig, self.snap
+        keys = [snap.ident(it.source, it.value) if it.value is not NOT_NEEDED
+                or it.source is not None else (None, None) for it in items]
+        self.seen.setdefault(st.id, set()).update(hash(ident) for ident, _ in keys)
         if self.force:
-            return [(Verdict(True, FORCED), k) for k in keys]
-        recs = self.journal.lookup(sig, [k.ident for k in keys if k.ident is not None])
-        missing = self._missing_reasons(st, [k.ident for k in keys
-                                             if k.ident is not None and k.ident not in recs])
-        out = []
-        for it, k in zip(items, keys, strict=True):
-            rec = recs.get(k.ident) if k.ident is not None else None
-            why = NEW if k.ident is None else self._stale(
-                rec, k.stat, tuple(p for _, _, p in k.outs), missing.get(k.ident, NEW))
-            out.append((self._settle(st, why, rec, lambda it=it: self._item_needed(st, it)), k))
-        return out
+            verdicts = [Verdict(True, FORCED)] * len(items)
+        else:
+            recs = self.journal.lookup(sig, [i for i, _ in keys if i is not None])
+            missing = self._missing_reasons(st, [i for i, _ in keys
+                                                 if i is not None and i not in recs])
+            # Nobody takes this stage's values: an up-to-date item's value is not read.
+            quiet = Verdict(False, UP_TO_DATE) if not self.consumers(st) else None
+            verdicts = []
+            for it, (ident, stat) in zip(items, keys, strict=True):
+                rec = recs.get(ident) if ident is not None else None
+                why = NEW if rec is None else self._stale(rec, stat, st, it)
+                if why is None and quiet is not None and rec.status != DROPPED:
+                    verdicts.append(quiet)
+                    continue
+                if rec is None and ident is not None:
+                    why = missing.get(ident, NEW)
+                verdicts.append(self._settle(st, why, rec, it))
+        # Only what runs needs its outputs checked and resolved (prepare checked them all).
+        return [(v, Key(ident, stat, out_key(sc, it), item_outs(sc, it, self.prep.resolver))
+                 if v.run and sc.outputs else Key(ident, stat))
+                for it, v, (ident, stat) in zip(items, verdicts, keys, strict=True)]
 
     def _missing_reasons(self, st: Stage, idents: list[str]) -> dict[str, str]:
         """Why items without a record run: new, or made under other settings or code."""
@@ -177,30 +190,39 @@ class Judge:
     def _changed(self, st: Stage, slot: Slot) -> str:
         return CODE if slot.code != self.sigs[st.id].code else SETTINGS
 
-    def _stale(self, rec: Record | None, stat: Stat, outs: tuple[str, ...],
-               if_missing: str) -> str | None:
-        """Why a record does not hold any more, or None when it does."""
-        if rec is None:
-            return if_missing
+    def _stale(self, rec: Record, stat: Stat, st: Stage, item: Item | None) -> str | None:
+        """Why a record does not hold any more, or None when it does; ``item`` None: a
+        stage judged as a whole (its outputs are its fixed paths)."""
         if rec.status in (FAILED, INCOMPLETE):
             return FAILED_LAST
         if (rec.size, rec.mtime) != (stat or (None, None)):
             return SOURCE
+        sc = self.prep.chains[st.id]
+        if item is None:
+            outs = sc.static_paths
+        elif not sc.outputs:
+            outs = ()
+        elif rec.okey == out_key(sc, item):  # the same paths as then: no template filled
+            outs = tuple(self.snap.absolute(p) for p in recorded_paths(rec.outs))
+        else:
+            outs = planned_outs(sc, item, self.prep.resolver)
         if outs or rec.outs:
             now = self.snap.outs(outs)
             if now != rec.outs:
                 return OUTPUT_MISSING if missing_outputs(now) else OUTPUT_CHANGED
         return None
 
-    def _settle(self, st: Stage, why: str | None, rec: Record | None, needed: Any) -> Verdict:
-        """The verdict from why the record does not hold (None: it does)."""
+    def _settle(self, st: Stage, why: str | None, rec: Record | None,
+                item: Item | None = None) -> Verdict:
+        """The verdict from why the record does not hold (None: it does); ``item``: the
+        item judged (None: the stage as a whole)."""
         secs = rec.secs if rec is not None else None
         if why is None and rec is not None:
             if rec.status == DROPPED:
                 return Verdict(False, UP_TO_DATE, passed=False, secs=secs)
             if rec.value is not None:
                 return Verdict(False, UP_TO_DATE, json.loads(rec.value), secs=secs)
-            if not needed():
+            if not (self._stage_needed(st) if item is None else self._item_needed(st, item)):
                 return Verdict(False, UP_TO_DATE, secs=secs)
             why = NEEDED
         if self.only_failed and why != FAILED_LAST:
@@ -237,8 +259,8 @@ class Judge:
             missing = INPUTS if slot.digest != d else NEW
         else:
             missing = self._changed(st, slot)
-        why = self._stale(rec, None, self.prep.chains[st.id].static_paths, missing)
-        return self._settle(st, why, rec, lambda: self._stage_needed(st))
+        why = missing if rec is None else self._stale(rec, None, st, None)
+        return self._settle(st, why, rec)
 
     def _stage_needed(self, st: Stage) -> bool:
         return any(self.item_level(c) or self.stage(c).run for c in self.consumers(st))
