@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -28,6 +28,7 @@ from runner.run.uptodate import NOT_NEEDED, UP_TO_DATE, Judge, Key, Verdict
 WINDOW = 256  # items judged per journal query
 CHANGED = ("inputs changed while the run went on (a file or an output touched meanwhile): "
            "run flow again to redo what they feed")
+LEFT = "not run: it takes items that --only-failed left out (a full run makes it)"
 
 
 def auto_chunksize(count: int, workers: int, mode: str) -> int:
@@ -64,7 +65,7 @@ class Feed:
     skipped_count: int = 0  # skipped since last asked, passed on or not
     notes: list[str] = field(default_factory=list)
     incomplete: bool = False  # an item was left out or could not be made: reduces after it
-    blocked: bool = False  # a whole stage that must run, fed by one skipped whole
+    blocked: str = ""  # why a whole stage that must run cannot (an input skipped or left out)
     next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
     _span_pos: int = 0
     _pending: deque = field(default_factory=deque)
@@ -89,7 +90,7 @@ class Feed:
         if self.whole is not None and not self.whole.run:
             return self._skip_whole()
         if self.blocked:
-            return self._cannot(1)
+            return self._cannot(1, self.blocked)
         if self.partials is not None:
             self.exhausted = True
             return Task(stage_id, next(self.next_id), chain, partials=tuple(self.partials)), []
@@ -115,13 +116,13 @@ class Feed:
         self.incomplete = not self.whole.passed
         return None
 
-    def _cannot(self, count: int) -> None:
-        """Items that must run but whose input was skipped upstream (it changed meanwhile):
-        counted skipped, with a notice; they run next time."""
-        self.exhausted = self.exhausted or self.whole is not None or self.blocked
+    def _cannot(self, count: int, why: str = CHANGED) -> None:
+        """Items that must run but whose input was skipped upstream (it changed meanwhile,
+        or was left out): counted skipped, with a notice; they run next time."""
+        self.exhausted = self.exhausted or self.whole is not None or bool(self.blocked)
         self.incomplete = True
         self.skipped_count += count
-        self.notes.append(CHANGED)
+        self.notes.append(why)
         return None
 
     def _next_items(self) -> tuple[Task, Batch] | None:
@@ -175,6 +176,19 @@ class Feed:
         self._span_pos = last = min(self.span.count, first + self.chunksize)
         return Task(self.stage.id, next(self.next_id), self.sc.chain,
                     span=self.span.sub(first, last)), first
+
+
+def lacking(st: Stage, runs: Mapping[str, Any], failures: bool) -> bool:
+    """Did an item that reaches ``st`` go missing in this run: left out or made
+    unavailable upstream (or, with ``failures``, failed)? ``runs``: StageRuns by id."""
+    for src in st.sources:
+        up = runs.get(src)
+        if up is None:
+            continue
+        if (failures and up.failed) or (up.feed is not None and up.feed.incomplete) \
+                or lacking(up.stage, runs, failures):
+            return True
+    return False
 
 
 def retry_task(task: Task, keep: list[int], next_id: int) -> Task:

@@ -32,7 +32,8 @@ from runner.report.events import (
     StageSummary,
 )
 from runner.run.chains import StageChain, stage_signatures
-from runner.run.feed import Feed, auto_chunksize
+from runner.run.feed import CHANGED, LEFT, Feed, auto_chunksize, lacking
+from runner.run.lazy import LazyExecutor
 from runner.run.prepare import Prepared, prepare, spill_dir
 from runner.run.record import Recorder
 from runner.run.scheduler import Scheduler, StageRun, Stopped
@@ -200,7 +201,9 @@ def _start_executors(runs: dict[str, StageRun], options: RunOptions, workflow: W
     try:
         # The pool first: it may fail to start (no dask), and then nothing else ran.
         for kind in sorted(set(kinds.values()), key=lambda k: k == "serial"):
-            ex = new(kind, options)
+            # The local pool starts with its first task: an up-to-date run starts none.
+            ex = LazyExecutor(lambda kind=kind: new(kind, options)) if kind == "local" \
+                else new(kind, options)
             ex.start(ExecutorOptions(
                 workers=1 if kind == "serial" else pool_size,
                 max_tasks_per_worker=options.max_tasks_per_worker,
@@ -275,9 +278,12 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) 
         base.update(judge=judge, pass_on=bool(judge.consumers(st)))
     else:
         whole = judge.stage(st)
-        base.update(whole=whole, count=prep.root_count(st),
-                    blocked=whole.run and any(_skipped_whole(runs[s])
-                                              for s in st.sources if s in runs))
+        blocked = ""
+        if whole.run and any(_skipped_whole(runs[s]) for s in st.sources if s in runs):
+            blocked = CHANGED
+        elif whole.run and lacking(st, runs, failures=False):
+            blocked = LEFT
+        base.update(whole=whole, count=prep.root_count(st), blocked=blocked)
     if st.kind == "reduce":
         r.total = 1
         up = runs.get(st.sources[0])

@@ -15,7 +15,7 @@ from runner.execute.base import Task, TaskResult
 from runner.files.identity import keep, safe_text
 from runner.files.journal import DROPPED, FAILED, INCOMPLETE, OK, Journal, Slot
 from runner.plan import Stage
-from runner.run.feed import Batch
+from runner.run.feed import Batch, lacking
 from runner.run.scheduler import StageRun
 from runner.run.uptodate import Judge, Key
 
@@ -85,8 +85,9 @@ class Recorder:
                 self.journal.put([self._whole_row(r, runs, digest, secs)])
                 self.journal.keep_whole(sig.sig, "@" + digest)
             per = secs if n else (slot.secs if slot else 0.0)  # a whole stage: its seconds
-        self.journal.set_slot(self.judge.workflow_key, st.label,
-                              Slot(sig.sig, sig.settings, sig.code, digest, per))
+        if slot is None or not self.judge.only_failed:  # a partial run: keep the old one's
+            self.journal.set_slot(self.judge.workflow_key, st.label,  # signature, to compare
+                                  Slot(sig.sig, sig.settings, sig.code, digest, per))
 
     def _whole_row(self, r: StageRun, runs: dict[str, StageRun], digest: str,
                    secs: float) -> tuple:
@@ -94,7 +95,7 @@ class Recorder:
         status, value = OK, None
         if r.failed:
             status = FAILED
-        elif self._incomplete(st, runs):
+        elif lacking(st, runs, failures=True):
             status = INCOMPLETE
         elif st.kind == "reduce":
             if r.results:
@@ -103,17 +104,6 @@ class Recorder:
                 status = DROPPED
         outs = self.judge.snap.outs(self.judge.prep.chains[st.id].static_paths)
         return (self._sig(st), "@" + digest, None, None, "", outs, status, value, secs)
-
-    def _incomplete(self, st: Stage, runs: dict[str, StageRun]) -> bool:
-        """Did an item that reaches ``st`` fail, or was one left out, in this run?"""
-        for src in st.sources:
-            up = runs.get(src)
-            if up is None:
-                continue
-            if up.failed or (up.feed is not None and up.feed.incomplete) \
-                    or self._incomplete(up.stage, runs):
-                return True
-        return False
 
     def finish(self, complete: bool, runs: dict[str, StageRun]) -> None:
         """After the run: forget items whose source is gone, give space back."""

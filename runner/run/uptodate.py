@@ -185,7 +185,10 @@ class Judge:
             return {}
         before = self.journal.lookup(slot.sig, idents)
         why = self._changed(st, slot)
-        return {i: why for i in before}
+        # One that failed under the old code or settings still failed last time (for
+        # --only-failed: fixing the code is how a failure is most often mended).
+        return {i: FAILED_LAST if rec.status in (FAILED, INCOMPLETE) else why
+                for i, rec in before.items()}
 
     def _changed(self, st: Stage, slot: Slot) -> str:
         return CODE if slot.code != self.sigs[st.id].code else SETTINGS
@@ -253,7 +256,10 @@ class Judge:
         sig, d = self.sigs[st.id].sig, self.input_digest(st)
         rec = self.journal.get(sig, "@" + d)
         slot = self.slot(st)
-        if slot is None:
+        last = self.journal.get(slot.sig, "@" + slot.digest) if slot is not None else None
+        if last is not None and last.status in (FAILED, INCOMPLETE):
+            missing = FAILED_LAST  # its last run failed, or some of its items did
+        elif slot is None:
             missing = NEW
         elif slot.sig == sig:
             missing = INPUTS if slot.digest != d else NEW
