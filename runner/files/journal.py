@@ -32,26 +32,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from runner.errors import FlowError
+from runner.files.store import (
+    MIN_FREE,
+    NAME,
+    Unreadable,
+    cannot,
+    ensure_folder,
+    journal_path,
+    open_store,
+    reason,
+    refuse_odd_files,
+    set_aside,
+    show,
+)
 
-FOLDER = ".flow"
-NAME = "journal.db"
-SCHEMA = 1  # bump when the tables change: an older store is then set aside
-APP_ID = 0x666C6F77  # "flow": tells our store from another program's SQLite file
-MIN_FREE = 1 << 20  # bytes the journal's file system must have free before a run
 BATCH = 500  # identities per lookup query
 
 OK, DROPPED, FAILED, INCOMPLETE = 0, 1, 2, 3
 
-_TABLES = (
-    "CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID",
-    "CREATE TABLE items(sig TEXT, ident TEXT, size INTEGER, mtime INTEGER, okey TEXT,"
-    " outs TEXT, status INTEGER, value TEXT, secs REAL, PRIMARY KEY(sig, ident))"
-    " WITHOUT ROWID",
-    "CREATE TABLE slots(wf TEXT, stage TEXT, sig TEXT, settings TEXT, code TEXT,"
-    " digest TEXT, secs REAL, PRIMARY KEY(wf, stage)) WITHOUT ROWID",
-    "CREATE TABLE checks(digest TEXT PRIMARY KEY, dirs TEXT, at REAL)",
-)
 CHECKS_KEPT = 32  # output checks remembered (one per workflow and item set)
 
 
@@ -79,57 +77,6 @@ class Slot:
     secs: float  # seconds per item, on average
 
 
-def journal_path(workdir: str) -> str:
-    """Where the journal of runs in ``workdir`` lives."""
-    return os.path.join(workdir, FOLDER, NAME)
-
-
-def ensure_folder(workdir: str) -> str:
-    """``.flow`` in ``workdir``, made if missing; FlowError (exit 2) when it cannot be."""
-    folder = os.path.join(workdir, FOLDER)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except FileExistsError:
-        raise FlowError.single(f"{_show(folder)} is a file, not a folder: remove or rename "
-                               "it (flow keeps its record of what is made there)",
-                               file=_show(folder)) from None
-    except OSError as exc:
-        raise _cannot(os.path.join(folder, NAME), exc) from None
-    return folder
-
-
-def _refuse_odd_files(path: str) -> None:
-    """A FIFO, a folder or a device where the store should be: refused, never opened
-    (opening a FIFO would hang)."""
-    for p in (path, path + "-wal", path + "-shm"):
-        try:
-            st = os.stat(p)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise _cannot(p, exc) from None
-        if not stat.S_ISREG(st.st_mode):
-            raise FlowError.single(f"{_show(p)} is not a regular file: remove it (flow keeps "
-                                   "its record of what is made there)", file=_show(p))
-
-
-def _cannot(path: str, exc: OSError) -> FlowError:
-    reason = exc.strerror or str(exc)
-    return FlowError.single(f"cannot write flow's record in {_show(os.path.dirname(path))}: "
-                            f"{reason}", file=_show(path),
-                            hint="flow records what it made there; make it writable, or run "
-                                 "in another folder (--workdir)")
-
-
-def _show(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
-
-
-class Unreadable(Exception):
-    """The store is not one this flow can trust; the message says why."""
-
-
 class Journal:
     """An open journal; every method turns a database error into "no record"."""
 
@@ -148,15 +95,15 @@ class Journal:
         Raises FlowError when ``.flow`` cannot be written (read-only, a file, a full disk).
         """
         path = os.path.join(ensure_folder(workdir), NAME)
-        _refuse_odd_files(path)
+        refuse_odd_files(path)
         notice = None
         try:
-            conn = _open(path, readonly=False)
+            conn = open_store(path, readonly=False)
         except Unreadable as why:
-            notice = _set_aside(path, str(why))
-            conn = _open(path, readonly=False)
+            notice = set_aside(path, str(why))
+            conn = open_store(path, readonly=False)
         except sqlite3.Error as exc:
-            raise _cannot(path, OSError(0, _reason(exc))) from None
+            raise cannot(path, OSError(0, reason(exc))) from None
         journal = cls(path, conn, writable=True)
         journal._probe()
         return journal, notice
@@ -171,11 +118,11 @@ class Journal:
         except OSError:
             return cls(path, None, writable=False), None
         if not stat.S_ISREG(st.st_mode):
-            return cls(path, None, False), f"{_show(path)} is not a regular file: ignored"
+            return cls(path, None, False), f"{show(path)} is not a regular file: ignored"
         try:
-            return cls(path, _open(path, readonly=True), writable=False), None
+            return cls(path, open_store(path, readonly=True), writable=False), None
         except (Unreadable, sqlite3.Error) as why:
-            return cls(path, None, False), (f"{_show(path)} cannot be read ({why}): a run "
+            return cls(path, None, False), (f"{show(path)} cannot be read ({why}): a run "
                                             "would set it aside and redo everything")
 
     def _probe(self) -> None:
@@ -190,10 +137,10 @@ class Journal:
                                    (str(time.time()),))
         except OSError as exc:
             self.close()
-            raise _cannot(self.path, exc) from None
+            raise cannot(self.path, exc) from None
         except sqlite3.Error as exc:
             self.close()
-            raise _cannot(self.path, OSError(0, _reason(exc))) from None
+            raise cannot(self.path, OSError(0, reason(exc))) from None
 
     # -- reading -----------------------------------------------------------------------------
     def lookup(self, sig: str, idents: Sequence[str]) -> dict[str, Record]:
@@ -311,7 +258,7 @@ class Journal:
     def _break(self, exc: sqlite3.Error) -> None:
         """Stop reading and writing: what is recorded is kept, the rest reruns next time."""
         if self.broken is None:
-            self.broken = _reason(exc)
+            self.broken = reason(exc)
 
     def compact(self) -> None:
         """Give back the space deleted records held, when it is a large share of the file."""
@@ -335,100 +282,3 @@ class Journal:
             self._conn = None
 
 
-def _reason(exc: BaseException) -> str:
-    return str(exc).strip() or type(exc).__name__
-
-
-def _open(path: str, readonly: bool) -> sqlite3.Connection:
-    """A connection to a store we trust; Unreadable when it is not one."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=10)
-    else:
-        conn = sqlite3.connect(path, timeout=10)
-    try:
-        _check(conn, readonly)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _uri(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(os.path.abspath(path))
-
-
-def _check(conn: sqlite3.Connection, readonly: bool) -> None:
-    try:
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise Unreadable(_reason(exc)) from None
-    if app == 0 and version == 0 and tables == 0:  # a new, empty file
-        if readonly:
-            raise Unreadable("empty")
-        _create(conn)
-        return
-    if app != APP_ID:
-        raise Unreadable("not flow's journal")
-    if version > SCHEMA:
-        raise Unreadable(f"written by a newer flow (format {version}, this flow reads "
-                         f"{SCHEMA})")
-    if version < SCHEMA or _shape(conn) != _SHAPE:
-        raise Unreadable(f"an older format ({version})")
-    try:
-        ok = conn.execute("PRAGMA quick_check").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise Unreadable(_reason(exc)) from None
-    if ok != "ok":
-        raise Unreadable(f"damaged: {ok}")
-    if not readonly:
-        _tune(conn)
-
-
-_SHAPE = (("checks", "items", "meta", "slots"),
-          ("sig", "ident", "size", "mtime", "okey", "outs", "status", "value", "secs"))
-
-
-def _shape(conn: sqlite3.Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The tables and the item columns a store has (ours, or an older format's)."""
-    try:
-        tables = tuple(sorted(r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table'")))
-        return tables, tuple(row[1] for row in conn.execute("PRAGMA table_info(items)"))
-    except sqlite3.DatabaseError as exc:
-        raise Unreadable(_reason(exc)) from None
-
-
-def _tune(conn: sqlite3.Connection) -> None:
-    # WAL: readers (a plan, an explanation) never wait for the run; NORMAL sync: a
-    # killed flow loses nothing committed (only a power cut may lose the last ones).
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA journal_size_limit=4194304")  # the WAL shrinks back to 4 MiB
-
-
-def _create(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table
-    _tune(conn)
-    with conn:
-        for sql in _TABLES:
-            conn.execute(sql)
-        conn.execute(f"PRAGMA application_id={APP_ID}")
-        conn.execute(f"PRAGMA user_version={SCHEMA}")
-
-
-def _set_aside(path: str, why: str) -> str:
-    """Move a store we cannot trust out of the way; the one-line notice saying so."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = f"{path}.bad-{stamp}"
-    try:
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.lexists(path + suffix):
-                os.replace(path + suffix, target + suffix)
-    except OSError as exc:
-        raise _cannot(path, exc) from None
-    return (f"flow's record {_show(path)} could not be used ({why}); set aside as "
-            f"{_show(target)}: everything reruns")

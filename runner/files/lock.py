@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from runner.errors import FlowError
-from runner.files.journal import FOLDER, ensure_folder
+from runner.files.store import FOLDER, ensure_folder
 
 NAME = "lock"
 
