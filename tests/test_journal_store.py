@@ -52,6 +52,15 @@ def assert_set_aside_and_redone(folder: Path, res: subprocess.CompletedProcess) 
     assert done_skipped(again) == (0, 3) and "set aside" not in again.stderr
 
 
+def refused_before_any_work(folder: Path, res: subprocess.CompletedProcess,
+                            *said: str) -> None:
+    """Exit 2 with one of ``said`` in the message, no traceback, no output written."""
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert any(s.lower() in res.stderr.lower() for s in said), res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (folder / "out").exists()
+
+
 def test_a_store_that_is_not_a_database_is_set_aside(tmp_path):
     setup(tmp_path)
     (tmp_path / ".flow").mkdir()
@@ -98,9 +107,7 @@ def test_a_fifo_where_the_store_goes_is_refused_without_hanging(tmp_path):
     (tmp_path / ".flow").mkdir()
     os.mkfifo(tmp_path / ".flow" / "journal.db")
     res = flow_run(tmp_path, timeout=30)
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert "not a regular file" in res.stderr and "Traceback" not in res.stderr
-    assert not (tmp_path / "out").exists()  # refused before any work
+    refused_before_any_work(tmp_path, res, "not a regular file")
     plan = run_flow("run", "wf.yaml", "--dry-run", cwd=tmp_path, timeout=30)
     assert plan.returncode == 0 and "3 to run" in plan.stdout
 
@@ -109,9 +116,7 @@ def test_a_flow_folder_that_is_a_file_is_an_error_before_any_work(tmp_path):
     setup(tmp_path)
     (tmp_path / ".flow").write_text("not a folder")
     res = flow_run(tmp_path)
-    assert res.returncode == 2, res.stdout + res.stderr
-    assert ".flow is a file, not a folder" in res.stderr and "Traceback" not in res.stderr
-    assert not (tmp_path / "out").exists()
+    refused_before_any_work(tmp_path, res, ".flow is a file, not a folder")
 
 
 def test_an_old_record_that_is_broken_is_no_trouble(tmp_path):
@@ -144,9 +149,7 @@ def test_a_read_only_flow_folder_is_an_error_before_any_work(tmp_path):
                                  capture_output=True, text=True)
         assert remount.returncode == 0, remount.stderr
         res = flow_run(tmp_path)
-        assert res.returncode == 2, res.stdout + res.stderr
-        assert "Read-only file system" in res.stderr and "Traceback" not in res.stderr
-        assert not (tmp_path / "out").exists()
+        refused_before_any_work(tmp_path, res, "Read-only file system")
 
 
 def test_a_full_disk_under_flow_is_an_error_before_any_work(tmp_path):
@@ -158,8 +161,4 @@ def test_a_full_disk_under_flow_is_an_error_before_any_work(tmp_path):
                 pass
         os.close(fd)
         res = flow_run(tmp_path)
-        assert res.returncode == 2, res.stdout + res.stderr
-        said = res.stderr.lower()
-        assert "no space left on device" in said or "disk is full" in said, res.stderr
-        assert "Traceback" not in res.stderr
-        assert not (tmp_path / "out").exists()
+        refused_before_any_work(tmp_path, res, "disk is full", "no space left on device")

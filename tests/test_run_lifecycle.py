@@ -148,11 +148,11 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
 SIZES_WF = """\
 flow: 1
 name: sizes
-params: {size: 24}
+params: {size: 24, pause: 0}
 inputs:
   photos: {glob: "photos/*.jpg"}
 steps:
-  - {id: slow, from: photos, uses: util.sleep, with: {seconds: 0.1}}
+  - {id: slow, from: photos, uses: util.sleep, with: {seconds: "${pause}"}}
   - {id: small, uses: image.thumbnail, with: {size: "${size}"}}
   - {id: save, uses: image.save, with: {to: "out/{stem}.png"}}
 """
@@ -161,8 +161,10 @@ steps:
 def test_two_runs_with_other_params_in_one_folder_never_leave_a_wrong_skip(tmp_path):
     (tmp_path / "wf.yaml").write_text(SIZES_WF)
     photos = make_photos(tmp_path / "photos", count=16, size=(200, 150))
-    small = start(tmp_path, "-p", "size=24")
-    wait_for(small, "run_started")
+    # The first, slow, is a quarter done when the second, fast, starts: without one run
+    # per folder the second would finish first and the first overwrite some of its files.
+    small = start(tmp_path, "-p", "size=24", "-p", "pause=0.3")
+    wait_for(small, "stage_progress", done=4)
     large = start(tmp_path, "-p", "size=48")
     assert small.wait(timeout=90) == 0 and large.wait(timeout=90) == 0
 
@@ -176,5 +178,6 @@ def test_two_runs_with_other_params_in_one_folder_never_leave_a_wrong_skip(tmp_p
     assert sizes() == {48}  # the second run came after the first, whole
     res = run_flow("run", "wf.yaml", "--no-live", "-p", "size=48", cwd=tmp_path)
     assert "up to date (16 items skipped)" in res.stdout
-    res = run_flow("run", "wf.yaml", "--no-live", "-p", "size=24", cwd=tmp_path)
+    res = run_flow("run", "wf.yaml", "--no-live", "-p", "size=24", "-p", "pause=0.3",
+                   cwd=tmp_path)
     assert "up to date" not in res.stdout and sizes() == {24}
