@@ -15,8 +15,13 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
+
+if TYPE_CHECKING:  # only for hints: the commands import what they need when they run
+    from runner.model import Workflow
+    from runner.run.prepare import Prepared
 
 USAGE_EXAMPLES = """examples:
   flow run workflows/resize.yaml -p size=128
@@ -258,17 +263,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                           max_tasks_per_worker=args.recycle,
                           worker_memory_mb=args.worker_memory, only_failed=args.only_failed,
                           wait=not args.no_wait)
+    prep = _prepare(wf, args.allow_outside)
     if args.dry_run:
         from runner.commands.plan import plan_text
 
-        print(plan_text(wf, api.prepare(wf, args.allow_outside), opts))
+        print(plan_text(wf, prep, opts))
         return EXIT_OK
     session = open_session(wf.workdir, wf.path, opts.wait,
                            lambda msg: print(f"flow: {msg}", file=sys.stderr, flush=True))
     try:
         if session.notice:
             print(f"flow: {session.notice}", file=sys.stderr)
-        prep = api.prepare(wf, args.allow_outside, session.journal.checked)
         reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
                                  args.verbose)
         try:
@@ -287,13 +292,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return exit_code(result.exit_code)
 
 
+def _prepare(wf: Workflow, allow_outside: bool) -> Prepared:
+    """Plan and check a workflow before its folder is locked (a refused workflow leaves no
+    trace), its output check skipped when the journal says these very paths passed it."""
+    from runner import api
+    from runner.files.journal import Journal
+
+    hints, _ = Journal.for_reading(wf.workdir, verify=False)
+    try:
+        return api.prepare(wf, allow_outside, hints.checked)
+    finally:
+        hints.close()
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     """``flow explain``: for each matching item, would it run, and why."""
-    from runner import api
     from runner.commands.explain import explain_text
 
     wf = _load(args.workflow, args.param, args.workdir)
-    print(explain_text(wf, api.prepare(wf), args.items))
+    print(explain_text(wf, _prepare(wf, False), args.items))
     return EXIT_OK
 
 

@@ -109,9 +109,10 @@ class Journal:
         return journal, notice
 
     @classmethod
-    def for_reading(cls, workdir: str) -> tuple[Journal, str | None]:
+    def for_reading(cls, workdir: str, verify: bool = True) -> tuple[Journal, str | None]:
         """The journal as it is, for a plan or an explanation: nothing is written, a bad
-        store is left where it is (and counts as empty)."""
+        store is left where it is (and counts as empty). ``verify`` False: a quick look,
+        for a hint only (its pages are not all read for damage)."""
         path = journal_path(workdir)
         try:
             st = os.stat(path)
@@ -120,7 +121,7 @@ class Journal:
         if not stat.S_ISREG(st.st_mode):
             return cls(path, None, False), f"{show(path)} is not a regular file: ignored"
         try:
-            return cls(path, open_store(path, readonly=True), writable=False), None
+            return cls(path, open_store(path, True, verify), writable=False), None
         except (Unreadable, sqlite3.Error) as why:
             return cls(path, None, False), (f"{show(path)} cannot be read ({why}): a run "
                                             "would set it aside and redo everything")

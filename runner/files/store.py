@@ -89,14 +89,15 @@ def reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def open_store(path: str, readonly: bool) -> sqlite3.Connection:
-    """A connection to a store we trust; Unreadable when it is not one."""
+def open_store(path: str, readonly: bool, verify: bool = True) -> sqlite3.Connection:
+    """A connection to a store we trust; Unreadable when it is not one. ``verify``: read
+    every page to find damage (a quick look for a hint may leave it out)."""
     if readonly:
         conn = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=10)
     else:
         conn = sqlite3.connect(path, timeout=10)
     try:
-        _check(conn, readonly)
+        _check(conn, readonly, verify)
     except BaseException:
         conn.close()
         raise
@@ -109,7 +110,7 @@ def _uri(path: str) -> str:
     return quote(os.path.abspath(path))
 
 
-def _check(conn: sqlite3.Connection, readonly: bool) -> None:
+def _check(conn: sqlite3.Connection, readonly: bool, verify: bool) -> None:
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -129,7 +130,7 @@ def _check(conn: sqlite3.Connection, readonly: bool) -> None:
     if version < SCHEMA or _shape(conn) != _SHAPE:
         raise Unreadable(f"an older format ({version})")
     try:
-        ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+        ok = conn.execute("PRAGMA quick_check").fetchone()[0] if verify else "ok"
     except sqlite3.DatabaseError as exc:
         raise Unreadable(reason(exc)) from None
     if ok != "ok":
