@@ -154,6 +154,7 @@ def test_only_failed_reruns_the_items_that_failed_after_their_data_is_mended(tmp
     code, stages, out = _check_run(tmp_path, "--only-failed")
     assert code == 0 and stages["check"] == (2, 6)
     assert "it takes items that --only-failed left out" in out  # the list waits for 7.txt
+    assert "left for a full run: they did not fail last time (--only-failed)" in out
     code, stages, _ = _check_run(tmp_path)
     assert code == 0 and stages == {"check": (1, 7), "all": (1, 0)}
     assert json.loads((tmp_path / "all.json").read_text()) == [
@@ -188,3 +189,21 @@ def test_every_report_counts_the_skipped_items_and_an_up_to_date_run_says_so(tmp
     assert sorted((e["done"], e["skipped"]) for e in events
                   if e["event"] == "stage_finished") == [(0, 1), (0, 6), (0, 6), (0, 6)]
     assert "plan: up to date (19 items skipped)" in js.stderr
+
+
+def test_explain_names_a_number_of_a_range_and_its_stages_judged_as_a_whole(tmp_path):
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: sq
+inputs:
+  xs: {range: {start: 0, stop: 100}}
+steps:
+  - {id: square, from: xs, uses: numeric.square}
+  - {id: total, uses: numeric.sum}
+""")
+    before = flow(tmp_path, "explain", "wf.yaml", "5")
+    assert "5 (from xs, judged with all its items as a whole)" in before.stdout
+    assert "all items together\n  square: runs: new" in before.stdout
+    flow(tmp_path, "run", "wf.yaml", "--no-live")
+    after = flow(tmp_path, "explain", "wf.yaml", "5")
+    assert "  square: up to date\n  total: up to date" in after.stdout

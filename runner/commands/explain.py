@@ -9,6 +9,7 @@ ranges) are said once, after the items. Nothing runs and nothing is written.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import os
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from runner.run.prepare import Prepared
 from runner.run.uptodate import MEANING, UP_TO_DATE, Verdict
 
 MAGIC = set("*?[")
+MAX_VALUES = 20  # values of a range or list named at the most
 
 
 def explain_text(workflow: Workflow, prep: Prepared, patterns: Sequence[str],
@@ -44,6 +46,14 @@ def explain_text(workflow: Workflow, prep: Prepared, patterns: Sequence[str],
         wholes = [(fc.stage, judge.stage(fc.stage)) for fc in fcs if fc.whole]
     finally:
         journal.close()
+    if not found:  # numbers and values live in stages judged as a whole: name those
+        for name, src in prep.sources.items():
+            if src.kind == "glob":
+                continue
+            hits = [repr(v) for v in itertools.islice(
+                (it.value for it in src.items() if match(repr(it.value), it)), MAX_VALUES)]
+            for hit in hits:
+                found[f"{hit} (from {name}, judged with all its items as a whole)"] = []
     if not found:
         shown = ", ".join(repr(p) for p in patterns)
         raise FlowError.single(

@@ -29,6 +29,7 @@ WINDOW = 256  # items judged per journal query
 CHANGED = ("inputs changed while the run went on (a file or an output touched meanwhile): "
            "run flow again to redo what they feed")
 LEFT = "not run: it takes items that --only-failed left out (a full run makes it)"
+LEFT_ITEMS = "left for a full run: they did not fail last time (--only-failed)"
 
 
 def auto_chunksize(count: int, workers: int, mode: str) -> int:
@@ -140,6 +141,7 @@ class Feed:
                     self.skipped.append(Item(it.index, v.value, it.source, it.root))
                 elif v.reason != UP_TO_DATE:  # left out, not dropped by a filter
                     self.incomplete = True
+                    self.notes.append(LEFT_ITEMS)
                 continue
             if it.value is NOT_NEEDED:
                 self._cannot(1)
