@@ -40,11 +40,12 @@ def explain_text(workflow: Workflow, prep: Prepared, patterns: Sequence[str],
             found.setdefault(name, []).append((st, v))
 
     journal, notice = Journal.for_reading(workflow.workdir)
+    judge = judge_for(workflow, prep, journal, options)
     try:
-        judge = judge_for(workflow, prep, journal, options)
         fcs = forecast(prep, judge, lambda st, n: stage_workers(st, options.jobs, n), hear)
         wholes = [(fc.stage, judge.stage(fc.stage)) for fc in fcs if fc.whole]
     finally:
+        judge.snap.close()
         journal.close()
     if not found:  # numbers and values live in stages judged as a whole: name those
         for name, src in prep.sources.items():

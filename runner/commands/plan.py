@@ -18,10 +18,11 @@ from runner.run.prepare import Prepared
 def plan_text(workflow: Workflow, prep: Prepared, options: RunOptions) -> str:
     """The dry run's report (see the module docstring)."""
     journal, notice = Journal.for_reading(workflow.workdir)
+    judge = judge_for(workflow, prep, journal, options)
     try:
-        judge = judge_for(workflow, prep, journal, options)
         fcs = forecast(prep, judge, lambda st, n: stage_workers(st, options.jobs, n))
     finally:
+        judge.snap.close()
         journal.close()
     run = sum(fc.run for fc in fcs)
     skip = sum(fc.skip for fc in fcs)

@@ -35,9 +35,10 @@ def glob_files(patterns: Iterable[str], workdir: str, exclude: Iterable[str] = (
     prefix = workdir.rstrip("/") + "/"
 
     def dropped(path: str, real: str | None = None) -> bool:
-        rel = path[len(prefix):] if path.startswith(prefix) else path
-        if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
-            return True
+        if excluders:
+            rel = path[len(prefix):] if path.startswith(prefix) else path
+            if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
+                return True
         if path in excluded or (real is not None and real in excluded):
             return True
         return real is not None and skip is not None and (

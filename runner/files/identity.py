@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 try:  # the built-in BLAKE2, without the ~2 ms of hashlib's OpenSSL import
@@ -42,15 +43,52 @@ def digest(*parts: str) -> str:
     return h.hexdigest()
 
 
-def file_stat(path: str) -> Stat:
+def file_stat(path: str, stat: Callable[[str], os.stat_result] = os.stat) -> Stat:
     """(size, mtime_ns) of a regular file, or None."""
     try:
-        st = os.stat(path)
+        st = stat(path)
     except (OSError, ValueError):
         return None
     if (st.st_mode & 0o170000) != 0o100000:
         return None
     return st.st_size, st.st_mtime_ns
+
+
+class Folders:
+    """``stat`` of many files in few folders: each folder opened once and each file looked
+    up in it (``fstatat``), not walked to from ``/`` every time: a fifth less time a stat,
+    which is most of a re-run that finds everything up to date."""
+
+    LIMIT = 256  # folders held open at once (then all are closed and opened again)
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+
+    def stat(self, path: str) -> os.stat_result:
+        """``os.stat(path)``, through the open folder."""
+        folder, _, name = path.rpartition("/")
+        fd = self._fds.get(folder)
+        if fd is None:
+            fd = self._open(folder)
+        return os.stat(name, dir_fd=fd) if fd >= 0 and name else os.stat(path)
+
+    def _open(self, folder: str) -> int:
+        if len(self._fds) >= self.LIMIT:
+            self.close()
+        try:  # O_NONBLOCK: a FIFO where a folder should be is refused, not waited on
+            fd = os.open(folder or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+                         | os.O_NONBLOCK)
+        except (OSError, ValueError):
+            fd = -1
+        self._fds[folder] = fd
+        return fd
+
+    def close(self) -> None:
+        """Close every folder held open."""
+        for fd in self._fds.values():
+            if fd >= 0:
+                os.close(fd)
+        self._fds.clear()
 
 
 class Snapshot:
@@ -63,16 +101,21 @@ class Snapshot:
         self._prefix = self.workdir.rstrip("/") + "/"
         self._stats: dict[str, Stat] = {}
         self._keep = keep
+        self._folders = Folders()
 
     def stat(self, path: str) -> Stat:
         """The state of ``path`` as this run first saw it."""
         if not self._keep:
-            return file_stat(path)
+            return file_stat(path, self._folders.stat)
         try:
             return self._stats[path]
         except KeyError:
-            st = self._stats[path] = file_stat(path)
+            st = self._stats[path] = file_stat(path, self._folders.stat)
             return st
+
+    def close(self) -> None:
+        """Let go of the folders held open (the snapshot still answers after)."""
+        self._folders.close()
 
     def rel(self, path: str) -> str:
         """``path`` below the working directory (as it is, when outside)."""
@@ -91,9 +134,9 @@ class Snapshot:
             named = self.stat(os.path.join(self.workdir, value))
         return "v:" + text, named
 
-    def absolute(self, rel: str) -> str:
-        """A path :meth:`rel` shortened, made whole again."""
-        return rel if rel.startswith("/") else self._prefix + rel
+    def unchanged(self, state: str) -> str | None:
+        """:func:`still` for outputs recorded below this working directory."""
+        return still(state, self._prefix, self._folders.stat)
 
     def outs(self, paths: tuple[str, ...]) -> str:
         """The state of output files, as recorded and compared ("" for none)."""
@@ -121,9 +164,22 @@ def missing_outputs(state: str) -> list[str]:
     return [fields[i] for i in range(0, len(fields) - 3, 4) if fields[i + 1] == ""]
 
 
-def recorded_paths(state: str) -> list[str]:
-    """The paths of an outputs' state (as recorded: below the working directory)."""
-    return state.split("\0")[::4] if state else []
+def still(state: str, prefix: str,
+          stat: Callable[[str], os.stat_result] = os.stat) -> str | None:
+    """Do the outputs of a recorded state still hold what was recorded (path, size,
+    mtime_ns, inode)? None when they do, else "missing" or "changed". ``prefix``: the
+    working directory and a slash, for the paths recorded below it."""
+    fields = state.split("\0")
+    for i in range(0, len(fields) - 3, 4):
+        path = fields[i]
+        try:
+            st = stat(path if path[:1] == "/" else prefix + path)
+        except (OSError, ValueError):
+            return "missing"
+        if fields[i + 1] != str(st.st_size) or fields[i + 2] != str(st.st_mtime_ns) \
+                or fields[i + 3] != str(st.st_ino):
+            return "changed"
+    return None
 
 
 def encode(value: Any) -> str | None:
@@ -157,6 +213,8 @@ def _plain(value: Any, depth: int) -> bool:
 def safe_text(text: str) -> str:
     """``text`` as SQLite can store it: a name that is not UTF-8 (its bytes kept by
     Python as lone surrogates) gets them written as ``\\xNN``."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

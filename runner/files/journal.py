@@ -30,6 +30,7 @@ import stat
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 from runner.files.store import (
@@ -50,6 +51,8 @@ BATCH = 500  # identities per lookup query
 
 OK, DROPPED, FAILED, INCOMPLETE = 0, 1, 2, 3
 
+_SELECT = "SELECT ident, size, mtime, okey, outs, status, value, secs FROM items WHERE sig=?"
+_RANGE = _SELECT + " AND ident BETWEEN ? AND ?"
 CHECKS_KEPT = 32  # output checks remembered (one per workflow and item set)
 
 
@@ -57,6 +60,7 @@ class Record(NamedTuple):
     """One item as the journal last saw it made (or fail). A NamedTuple, immutable like a
     frozen dataclass but made ten times faster: a no-op run reads one per item."""
 
+    ident: str  # the item's identity (runner.files.identity)
     size: int | None  # the source's size and mtime_ns then (None: no source file)
     mtime: int | None
     okey: str  # what its output paths depended on besides its identity (runner.run.chains)
@@ -86,6 +90,9 @@ class Journal:
         self.writable = writable
         self.broken: str | None = None  # why records stopped being read or written
         self._sql: dict[int, str] = {}
+        # Items come in sorted order: a window's records are found by walking the index
+        # from its first identity to its last, unless other records lie in between.
+        self._ranged = True
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -149,16 +156,23 @@ class Journal:
         if self._conn is None or not idents:
             return {}
         out: dict[str, Record] = {}
+        make = partial(tuple.__new__, Record)  # a row is a Record's fields, in order
         try:
             for i in range(0, len(idents), BATCH):
                 part = idents[i:i + BATCH]
+                if self._ranged:  # the rows between the first and last: one index walk
+                    wanted = set(part)
+                    rows = self._conn.execute(_RANGE, (sig, min(part), max(part))).fetchall()
+                    got = {r[0]: make(r) for r in rows if r[0] in wanted}
+                    self._ranged = len(rows) <= 2 * len(part) + 16  # else others lie between
+                    out.update(got)
+                    continue
                 sql = self._sql.get(len(part))
                 if sql is None:
-                    sql = self._sql[len(part)] = (
-                        "SELECT ident, size, mtime, okey, outs, status, value, secs FROM items "
-                        f"WHERE sig=? AND ident IN ({','.join('?' * len(part))})")
+                    sql = self._sql[len(part)] = f"{_SELECT} AND ident IN " \
+                        f"({','.join('?' * len(part))})"
                 for row in self._conn.execute(sql, (sig, *part)):
-                    out[row[0]] = Record(*row[1:])
+                    out[row[0]] = make(row)
         except sqlite3.Error as exc:
             self._break(exc)
             return {}

@@ -260,7 +260,10 @@ class OutputPatterns:
     def could_write(self, path: str) -> bool:
         """True if ``path`` (absolute, or relative to the workdir) is one the
         templates could produce, or one of the fixed output paths."""
-        full = os.path.normpath(os.path.join(self.workdir, path))
+        if path[:1] == "/" and "/." not in path and "//" not in path:
+            full = path  # absolute and already normal (as a glob gives them): no normpath
+        else:
+            full = os.path.normpath(os.path.join(self.workdir, path))
         return full in self.paths or any(r.fullmatch(full) for r in self.regexes)
 
     __call__ = could_write

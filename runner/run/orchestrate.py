@@ -151,6 +151,7 @@ def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
         for ex in started:
             ex.close()
         recorder.finish(state == "done", runs)
+        judge.snap.close()
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"

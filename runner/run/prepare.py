@@ -8,6 +8,7 @@ before any process starts.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -101,10 +102,27 @@ def _outputs_digest(prep: Prepared, workflow: Workflow, allow_outside: bool) -> 
         h.update(repr((st.id, [(o.chain_pos, o.arg, o.template) for o in sc.outputs],
                        sc.static_paths)).encode("utf-8", "surrogateescape"))
         if sc.outputs:
-            for item in _root_items(prep, st):
-                h.update(f"{item.index}\0{item.source}\0{item.root}\0{item.value!r}\n".encode(
-                    "utf-8", "surrogateescape"))
+            for part in _item_parts(prep, st):
+                h.update(part.encode("utf-8", "surrogateescape"))
     return h.hexdigest()
+
+
+def _item_parts(prep: Prepared, st: Stage) -> Iterator[str]:
+    """What decides the output paths of a stage's items (index, file, glob root or value),
+    as text in chunks; a glob's entries are read as they are, without making Items."""
+    for src in st.sources:
+        source = prep.sources.get(src)
+        if source is not None and source.kind == "glob":
+            rows = enumerate(source.entries)
+            while chunk := list(itertools.islice(rows, 4096)):
+                yield "".join(f"{i}\0{path}\0{root}\0\n" for i, (path, root) in chunk)
+            continue
+        up = prep.plan.stage(src) if source is None else None
+        items = source.items() if source is not None else iter([Item(0, None)]) \
+            if up is not None and up.kind == "reduce" else _root_items(prep, up)  # type: ignore
+        while chunk := list(itertools.islice(items, 4096)):
+            yield "".join(f"{it.index}\0{it.source}\0{it.root}\0"
+                          f"{repr(it.value) if it.source is None else ''}\n" for it in chunk)
 
 
 def _consumer(p: Plan, stage: Stage) -> str:

@@ -33,7 +33,6 @@ from runner.files.identity import (
     blake2b,
     encode,
     missing_outputs,
-    recorded_paths,
 )
 from runner.files.inputs import Item
 from runner.files.journal import DROPPED, FAILED, INCOMPLETE, Journal, Record, Slot
@@ -100,6 +99,9 @@ class Key(NamedTuple):
     stat: Stat
     okey: str = ""  # see runner.run.chains.out_key
     outs: tuple = ()  # ((chain_pos, arg, path), ...) as item_outs gives them
+
+
+_NO_KEY = Key(None, None)  # what a skipped item's key is: nothing is recorded of it
 
 
 @dataclass
@@ -173,9 +175,10 @@ class Judge:
                 if rec is None and ident is not None:
                     why = missing.get(ident, NEW)
                 verdicts.append(self._settle(st, why, rec, it))
-        # Only what runs needs its outputs checked and resolved (prepare checked them all).
-        return [(v, Key(ident, stat, out_key(sc, it), item_outs(sc, it, self.prep.resolver))
-                 if v.run and sc.outputs else Key(ident, stat))
+        # Only what runs needs its outputs checked and resolved (prepare checked them all),
+        # and a key at all.
+        return [(v, (Key(ident, stat, out_key(sc, it), item_outs(sc, it, self.prep.resolver))
+                     if sc.outputs else Key(ident, stat)) if v.run else _NO_KEY)
                 for it, v, (ident, stat) in zip(items, verdicts, keys, strict=True)]
 
     def _missing_reasons(self, st: Stage, idents: list[str]) -> dict[str, str]:
@@ -201,12 +204,15 @@ class Judge:
         if (rec.size, rec.mtime) != (stat or (None, None)):
             return SOURCE
         sc = self.prep.chains[st.id]
+        if item is not None and sc.outputs and rec.okey == out_key(sc, item):
+            # The same paths as then (no template filled): are they the files it wrote?
+            gone = self.snap.unchanged(rec.outs)
+            return None if gone is None else OUTPUT_MISSING if gone == "missing" \
+                else OUTPUT_CHANGED
         if item is None:
             outs = sc.static_paths
         elif not sc.outputs:
             outs = ()
-        elif rec.okey == out_key(sc, item):  # the same paths as then: no template filled
-            outs = tuple(self.snap.absolute(p) for p in recorded_paths(rec.outs))
         else:
             outs = planned_outs(sc, item, self.prep.resolver)
         if outs or rec.outs:
