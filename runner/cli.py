@@ -12,16 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from runner.commands import docs as docs_command
 from runner.commands import init as init_command
 from runner.commands import steps as steps_command
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
 
+if TYPE_CHECKING:  # only for hints: the commands import what they need when they run
+    from runner.model import Workflow
+    from runner.run.prepare import Prepared
+
 USAGE_EXAMPLES = """examples:
   flow run workflows/resize.yaml -p size=128
+  flow run workflows/resize.yaml --dry-run
+  flow explain workflows/resize.yaml 'photos/*.jpg'
   flow validate workflows/*.yaml
   flow graph workflows/resize.yaml --format mermaid
   flow steps image.resize
@@ -47,7 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", metavar="ADDR", help="a Dask scheduler address")
     r.add_argument("--workdir", metavar="DIR", help="where paths resolve (default: here)")
     r.add_argument("--force", action="store_true", help="redo items that are up to date")
-    r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    r.add_argument("--only-failed", action="store_true",
+                   help="run only the items that failed last time")
+    r.add_argument("--no-wait", action="store_true",
+                   help="refuse (exit 2) rather than wait when another run uses this folder")
+    r.add_argument("--dry-run", action="store_true",
+                   help="show what would run and why, and how long it would take; run nothing")
     r.add_argument("--report", metavar="FILE", help="write a JSON report of the run")
     r.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of the table")
@@ -76,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     _verbose(docs_command.add_parser(sub))  # not in the help: for people working on flow
 
     _verbose(sub.add_parser("schema", help="print the JSON Schema of workflow files"))
+
+    e = sub.add_parser("explain", help="say whether items would run, and why")
+    e.add_argument("workflow")
+    e.add_argument("items", nargs="+", metavar="ITEM", help="a path or a glob ('photos/*.jpg')")
+    e.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    e.add_argument("--workdir", metavar="DIR")
+    _verbose(e)
     return ap
 
 
@@ -111,11 +131,13 @@ def print_error(err: FlowError) -> None:
     for prob in err.problems:
         f = prob.pos.file
         if f not in cache:
+            cache[f] = None
             try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    cache[f] = fh.read().splitlines()
-            except OSError:
-                cache[f] = None
+                if stat.S_ISREG(os.stat(f).st_mode):  # never open a FIFO: it would hang
+                    with open(f, encoding="utf-8", errors="replace") as fh:
+                        cache[f] = fh.read().splitlines()
+            except (OSError, ValueError):
+                pass
         print(prob.render(cache[f]), file=sys.stderr)
     n = len(err.problems)
     if n > 1:
@@ -136,8 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(err)
         return err.exit_code
     except KeyboardInterrupt:
+        from runner.commands.signals import exit_code
+
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_code(EXIT_INTERRUPTED)
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_OK
@@ -212,9 +236,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``flow run``: prepare, run with a reporter, summarise; the run's exit code."""
     from runner import api
+    from runner.commands.signals import end_on_terminate, exit_code
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
+    from runner.run.session import open_session
 
+    end_on_terminate()
     # --scheduler alone means Dask: an address is only ever a Dask scheduler's.
     if args.scheduler and args.executor is None:
         args.executor = "dask"
@@ -224,36 +251,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The command line wins over the workflow's `executor:`; no address: a local cluster.
     executor = args.executor or wf.executor.kind
     scheduler = (args.scheduler or wf.executor.address) if executor == "dask" else None
-    prep = api.prepare(wf, args.allow_outside)
-    if args.dry_run:
-        from runner.plan import render
-
-        print(render(prep.plan))
-        for name, src in prep.sources.items():
-            print(f"input {name}: {src.count} items")
-        return EXIT_OK
-    if args.jobs is not None:
-        _say_workers(prep, args.jobs)
-    kind = choose_kind(sys.stdout, args.json, args.no_live)
-    reporter = make_reporter(kind, sys.stdout, args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
                           executor=executor, scheduler=scheduler,
                           max_tasks_per_worker=args.recycle,
-                          worker_memory_mb=args.worker_memory)
+                          worker_memory_mb=args.worker_memory, only_failed=args.only_failed,
+                          wait=not args.no_wait)
+    prep = _prepare(wf, args.allow_outside)
+    if args.dry_run:
+        from runner.commands.plan import plan_text
+
+        print(plan_text(wf, prep, opts))
+        return EXIT_OK
+    session = open_session(wf.workdir, wf.path, opts.wait,
+                           lambda msg: print(f"flow: {msg}", file=sys.stderr, flush=True))
     try:
-        result = api.run(wf, reporter, opts, prepared=prep)
+        if session.notice:
+            print(f"flow: {session.notice}", file=sys.stderr)
+        if args.jobs is not None:
+            _say_workers(prep, args.jobs)
+        kind = choose_kind(sys.stdout, args.json, args.no_live)
+        reporter = make_reporter(kind, sys.stdout, args.verbose)
+        try:
+            result = api.run(wf, reporter, opts, prepared=prep, session=session)
+        finally:
+            reporter.close()
     finally:
-        reporter.close()
+        session.close()
     if args.report:
         write_report(result, os.path.abspath(args.report))
     # With --json, stdout stays pure JSON Lines; the human summary goes to stderr. The
     # live table's last frame is the per-stage account: the summary does not repeat it.
+    out = sys.stderr if args.json else sys.stdout
     text = render_summary(result, args.verbose, stages=kind != "live")
+    if result.failures and result.state != "interrupted":
+        text += "\n\nto run only the failed items again, add --only-failed to this command"
     try:
-        print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+        print(text, file=out, flush=True)
     except BrokenPipeError:
         _quiet_stdout()  # `flow run … | head`: the reader left; the run's code still holds
-    return result.exit_code
+    return exit_code(result.exit_code)
 
 
 def _quiet_stdout() -> None:
@@ -273,7 +309,28 @@ def _say_workers(prep, jobs: int) -> None:
         print(f"using {used} worker{'s' * (used != 1)} (-j {jobs}): "
               f"this machine has {cpus} CPU{'s' * (cpus != 1)}", file=sys.stderr)
 
+def _prepare(wf: Workflow, allow_outside: bool) -> Prepared:
+    """Plan and check a workflow before its folder is locked (a refused workflow leaves no
+    trace), its output check skipped when the journal says these very paths passed it."""
+    from runner import api
+    from runner.files.journal import Journal
+
+    hints, _ = Journal.for_reading(wf.workdir, verify=False)
+    try:
+        return api.prepare(wf, allow_outside, hints.checked)
+    finally:
+        hints.close()
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``flow explain``: for each matching item, would it run, and why."""
+    from runner.commands.explain import explain_text
+
+    wf = _load(args.workflow, args.param, args.workdir)
+    print(explain_text(wf, _prepare(wf, False), args.items))
+    return EXIT_OK
+
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,
             "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run,
-            "docs": docs_command.run}
+            "docs": docs_command.run, "explain": cmd_explain}

@@ -270,7 +270,9 @@ steps:
 """
     result, _ = flow_run(tmp_path, text, {"local": LosingExecutor(stages={"s1": 1})})
     assert result.state == "done" and result.values == {"total": 6}
-    result, _ = flow_run(tmp_path, text, {"local": LosingExecutor(stages={"s1": 2})})
+    # --force: the sum is up to date after the first run and would be skipped.
+    result, _ = flow_run(tmp_path, text, {"local": LosingExecutor(stages={"s1": 2})},
+                         force=True)
     assert [(f.item, f.reason, f.attempts) for f in result.failures] == \
         [("total (all 3 items)", "worker died", 2)]
 

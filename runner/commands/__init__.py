@@ -1,5 +1,7 @@
-"""Commands whose work is telling the user something: ``flow steps``, ``flow init``, ``flow docs``.
+"""What the ``flow`` commands do beyond running a workflow: telling the user something
+(``flow steps``, ``flow init``, ``flow docs``), the plan of a run, explanations, signals.
 
-Each module offers ``add_parser(subparsers)`` and ``run(args) -> exit code``, so
-``runner.cli`` only dispatches to them. Their top levels import nothing heavy.
+Each module returns text or an exit code (``add_parser``/``run`` where it is a command
+of its own), so ``runner.cli`` only dispatches; only ``runner.cli`` prints or exits.
+Their top levels import nothing heavy.
 """

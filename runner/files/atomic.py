@@ -29,6 +29,8 @@ def sweep_temp(folders: Iterable[str]) -> int:
         except OSError:
             continue
         for name in names:
+            if not name.endswith(".part"):  # most names: outputs, not a writer's leftover
+                continue
             pid = writer_of(name)
             if pid is None or pid_alive(pid):
                 continue

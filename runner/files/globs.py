@@ -37,12 +37,14 @@ def glob_files(patterns: Iterable[str], workdir: str, exclude: Iterable[str] = (
     prefix = workdir.rstrip("/") + "/"
 
     def dropped(path: str, real: str | None = None) -> object:
-        rel = path[len(prefix):] if path.startswith(prefix) else path
-        if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
-            return True
+        if excluders:
+            rel = path[len(prefix):] if path.startswith(prefix) else path
+            if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
+                return True
         if path in excluded or (real is not None and real in excluded):
             return True
-        return real is not None and skip is not None and (skip(path) or skip(real))
+        return real is not None and skip is not None and (
+            skip(path) or (real != path and skip(real)))
 
     found: dict[str, tuple[str, str]] = {}  # path -> (root, real path)
     n_dropped = 0
@@ -56,7 +58,9 @@ def glob_files(patterns: Iterable[str], workdir: str, exclude: Iterable[str] = (
             found[path] = (root, real)
     out: list[tuple[str, str]] = []
     seen_real: set[str] = set()
-    for path in sorted(found, key=lambda p: p.split("/")):
+    # Sorted folder by folder: "/" sorts below every character a name can hold (a list of
+    # components per path would do the same at five times the memory).
+    for path in sorted(found, key=lambda p: p.replace("/", "\0")):
         root, real = found[path]
         if real not in seen_real:
             seen_real.add(real)
@@ -120,6 +124,7 @@ def _walk_pattern(pattern: str, workdir: str, dropped: Callable[[str], object],
     stack = [(root, os.path.realpath(root), start)]
     while stack:
         folder, real_folder, states = stack.pop()
+        linked = real_folder != folder  # else a file's real path is its path (no new string)
         try:
             entries = list(os.scandir(folder))
         except OSError:  # unreadable or vanished: nothing to take from it
@@ -169,8 +174,10 @@ def _walk_pattern(pattern: str, workdir: str, dropped: Callable[[str], object],
                     continue
             except OSError:
                 continue
-            real = os.path.realpath(e.path) if e.is_symlink() else f"{real_folder}/{name}"
-            yield e.path, real, root
+            path = e.path
+            real = os.path.realpath(path) if e.is_symlink() else (
+                f"{real_folder}/{name}" if linked else path)
+            yield path, real, root
 
 
 def glob_regex(pattern: str) -> str:

@@ -47,7 +47,9 @@ class Item:
         stem, ext = os.path.splitext(name)
         rel = stem
         if self.root is not None:
-            below = os.path.relpath(self.source, self.root)
+            prefix = self.root.rstrip(os.sep) + os.sep
+            below = self.source[len(prefix):] if self.source.startswith(prefix) else \
+                os.path.relpath(self.source, self.root)  # the common case without relpath
             if not below.startswith(".."):  # a source outside its root keeps the stem
                 rel = os.path.splitext(below)[0].replace(os.sep, "/")
         return {"stem": stem, "name": name, "ext": ext, "parent": os.path.basename(folder),

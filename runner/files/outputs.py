@@ -62,11 +62,24 @@ class Resolver:
         self.workdir = os.path.realpath(workdir)
         self.allow_outside = allow_outside
         self._real_dirs: dict[str, str] = {}
+        self._links: dict[str, frozenset[str]] = {}  # folder -> names in it that are links
+
+    def _is_link(self, folder: str, name: str) -> bool:
+        """Is ``folder/name`` a symlink? One scandir per folder, not an lstat per file."""
+        links = self._links.get(folder)
+        if links is None:
+            try:
+                with os.scandir(folder) as entries:
+                    links = frozenset(e.name for e in entries if e.is_symlink())
+            except OSError:  # not there (yet), or not a folder: nothing in it is a link
+                links = frozenset()
+            self._links[folder] = links
+        return name in links
 
     def _real(self, full: str) -> str:
-        if os.path.islink(full):  # the output itself is a link: where does it point?
-            return os.path.realpath(full)
         folder, name = os.path.split(full)
+        if self._is_link(folder, name):  # the output itself is a link: where does it point?
+            return os.path.realpath(full)
         real = self._real_dirs.get(folder)
         if real is None:
             # realpath resolves the deepest existing ancestor's links and keeps the rest.
@@ -83,17 +96,18 @@ class Resolver:
             full = self.workdir + full[len(self._given):] if self._given != "/" else full
         if self.allow_outside:
             return full
-        path = _show(path, self._given)
-        if full == self.workdir:
-            raise _fail(f"output path is the working directory itself: {path}", pos, where)
         hint = "outputs stay inside the working directory unless --allow-outside is given"
+        if full == self.workdir:
+            raise _fail(f"output path is the working directory itself: "
+                        f"{_show(path, self._given)}", pos, where)
         if not _inside(full, self.workdir):
-            raise _fail(f"output path escapes the working directory: {path} "
+            raise _fail(f"output path escapes the working directory: {_show(path, self._given)} "
                         "(use --allow-outside)", pos, where, hint)
         real = self._real(full)
         if not _inside(real, self.workdir):
             raise _fail(f"output path escapes the working directory through a symlink: "
-                        f"{path} -> {real} (use --allow-outside)", pos, where, hint)
+                        f"{_show(path, self._given)} -> {real} (use --allow-outside)", pos,
+                        where, hint)
         return full
 
 
@@ -111,7 +125,7 @@ def _show(path: str, workdir: str) -> str:
     return path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per output path: kept small
 class _Owner:
     step: int  # index into OutputClaims._steps
     item: Item | None  # None: a fixed path, written once by its step
@@ -127,7 +141,9 @@ class OutputClaims:
 
     def __init__(self, workdir: str) -> None:
         self.workdir = os.path.abspath(workdir)
-        self._owner: dict[str, _Owner] = {}
+        # path -> (step, *the item's fields): a tuple of what exists anyway, not an Item
+        # kept alive per path (a hundred thousand outputs are checked in one pass).
+        self._owner: dict[str, tuple] = {}
         self._steps: list[tuple[str, Pos]] = []
         self.problems: list[Problem] = []
         self._more = 0
@@ -270,16 +286,22 @@ class OutputPatterns:
     def writer(self, path: str) -> str | None:
         """Who could write ``path`` (absolute, or relative to the workdir): the label of
         the template or fixed path that produces it, or None."""
-        full = os.path.normpath(os.path.join(self.workdir, path))
+        full = self._full(path)
         if full in self.paths:
             return next(o for p, o in self.path_owners if p == full)
         return next((o for r, o in zip(self.regexes, self.owners, strict=True)
                      if r.fullmatch(full)), None)
 
+    def _full(self, path: str) -> str:
+        if path[:1] == "/" and "/." not in path and "//" not in path:
+            return path  # absolute and already normal (as a glob gives them): no normpath
+        return os.path.normpath(os.path.join(self.workdir, path))
+
     def could_write(self, path: str) -> bool:
         """True if ``path`` (absolute, or relative to the workdir) is one the
         templates could produce, or one of the fixed output paths."""
-        return self.writer(path) is not None
+        full = self._full(path)
+        return full in self.paths or any(r.fullmatch(full) for r in self.regexes)
 
     __call__ = writer
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from runner.plan import Stage
 from runner.run.scheduler import StageRun
+from runner.run.uptodate import NOT_NEEDED
 
 VALUES_LISTED = 10  # a last map step's values are listed when there are at most this many
 VALUE_CHARS = 500  # ... and when they are this short, written out as JSON
@@ -56,11 +57,13 @@ def ending(runs: Iterable[StageRun], ends: set[str]) -> Ending:
             if len(r.results) == 1:
                 value = r.results[0][1].value
                 written = isinstance(value, str) and os.path.isabs(value)  # under outputs
-                if not written and len(repr(value)) <= VALUE_CHARS:
+                # Up to date and too large to have been kept: nothing to show.
+                if value is not NOT_NEEDED and not written and len(repr(value)) <= VALUE_CHARS:
                     out.values[step.id] = value
         elif keeps_nothing(r.stage) and r.made:
             values = [it.value for it in r.outputs()]
-            if step.gives != "image" and r.made <= VALUES_LISTED and \
+            kept = not any(v is NOT_NEEDED for v in values)  # up-to-date ones may be dropped
+            if kept and step.gives != "image" and r.made <= VALUES_LISTED and \
                     all(_plain(v) for v in values) and len(repr(values)) <= VALUE_CHARS:
                 out.values[step.id] = values
             else:

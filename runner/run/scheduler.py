@@ -27,7 +27,6 @@ from typing import Any
 
 from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
 from runner.files.inputs import Item
-from runner.files.journal import State
 from runner.plan import Stage
 from runner.report.events import (
     FailureRecord,
@@ -105,7 +104,7 @@ class Scheduler:
     reporter: Reporter
     workdir: str
     start_feed: Any  # callable(StageRun, dict[str, StageRun]) -> Feed
-    state: State | None = None  # records outputs made, for the next run
+    recorder: Any = None  # runner.run.record.Recorder: the journal, written as results land
     failures: list[FailureRecord] = field(default_factory=list)
     notices: dict[str, int] = field(default_factory=dict)
     item_notices: list[ItemNotice] = field(default_factory=list)  # the first KEEP_NOTICES
@@ -181,10 +180,11 @@ class Scheduler:
         """The stage's next task; items found up to date on the way count as skipped."""
         assert r.feed is not None
         nxt = r.feed.next_task()
-        if r.feed.skipped:
-            r.skipped += len(r.feed.skipped)
-            r.results.extend((it.index, it) for it in r.feed.skipped)
-            r.feed.skipped.clear()
+        count, passed = r.feed.take_skipped()
+        r.skipped += count
+        r.results.extend((it.index, it) for it in passed)
+        for note in r.feed.take_notes():
+            self.notices[note] = self.notices.get(note, 0) + 1
         return nxt
 
     def _finish_idle(self) -> None:
@@ -202,6 +202,8 @@ class Scheduler:
             # Cut short (a stop, Ctrl-C): its clock runs until now.
             end = r.last if state != "cancelled" and r.last is not None else time.monotonic()
             r.seconds = max(0.0, end - r.sent)
+        if self.recorder is not None:
+            self.recorder.stage_ended(r, state, self.runs)
         self.reporter.handle(StageFinished(r.stage.id, state, r.done, r.failed, r.skipped,
                                            r.seconds, time.time(), r.missing))
 
@@ -228,6 +230,8 @@ class Scheduler:
     def _done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
         for note in res.notes:
             self.notices[note] = self.notices.get(note, 0) + 1
+        if self.recorder is not None:
+            self.recorder.task_done(r, task, meta, res)
         if res.output:
             self._output(r, task, meta, res.output)
         if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
@@ -239,14 +243,11 @@ class Scheduler:
             return
         if r.stage.fold and res.partial is not None:  # None: the chunk failed whole
             r.partials.append(res.partial)
-        outs = {o: paths for o, _, paths in task.items or ()} if r.sc.outputs else {}
         for off, value in res.values:
             src = self._item(meta, off)
             r.made += 1
             if r.keep is None or len(r.results) < r.keep:
                 r.results.append((src.index, Item(src.index, value, src.source, src.root)))
-            if self.state is not None and outs.get(off):
-                self.state.record((p for _, _, p in outs[off]), r.sc.sig)
         r.done += task.size() - len(res.failures)
         self._failures(r, task, meta, res.failures, reduce=False)
 
@@ -339,6 +340,8 @@ class Scheduler:
         attempts = r.attempts.get(self._key(meta, offset), 1)
         step = r.stage.steps[0].id if len(r.stage.steps) == 1 else r.stage.label
         what = self._describe(self._item(meta, offset), task, offset)
+        if self.recorder is not None:
+            self.recorder.item_lost(r, meta, offset, reason)
         self._fail(r, FailureRecord(r.stage.id, step, what, reason, attempts))
 
     def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int]) -> None:
