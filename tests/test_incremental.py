@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests import faults
 from tests.conftest import make_photos, run_flow
 
 BRIGHTNESS_WF = """\
@@ -180,6 +181,7 @@ steps:
   - {id: each, from: xs, uses: "py:tests.faults:add", with: {n: 1}}
 """
     (tmp_path / "wf.yaml").write_text(text)
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     first = run(tmp_path)
     assert first["sq"] == (3, 0, 0) and first["save"] == (1, 0, 0)
     assert run(tmp_path, "-p", "xs=[1, 2, 3]") == {"sq": (0, 0, 3), "save": (0, 0, 1),

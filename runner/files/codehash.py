@@ -48,8 +48,14 @@ def module_file(name: str, paths: Sequence[str] = ()) -> str | None:
 
 
 def code_digest(ref: str, paths: Sequence[str] = ()) -> str:
-    """A digest of the source of the module behind ``ref`` (``module:qualname``)."""
-    module = ref.partition(":")[0]
+    """A digest of the source of the module behind ``ref``: ``module:qualname``, or
+    ``folder:module:qualname`` for a ``py:`` module of a workflow's folder."""
+    head = ref.rpartition(":")[0]
+    folder, sep, module = head.rpartition(":")
+    if sep and os.path.isabs(folder):
+        paths = (folder,)  # found there, and only there, as the workers import it
+    else:
+        module = head
     key = f"{module}\0{os.pathsep.join(paths)}"
     hit = _cache.get(key)
     if hit is None:
