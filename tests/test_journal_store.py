@@ -116,7 +116,7 @@ def test_a_flow_folder_that_is_a_file_is_an_error_before_any_work(tmp_path):
     setup(tmp_path)
     (tmp_path / ".flow").write_text("not a folder")
     res = flow_run(tmp_path)
-    refused_before_any_work(tmp_path, res, ".flow is a file, not a folder")
+    refused_before_any_work(tmp_path, res, ".flow is not a folder")
 
 
 def test_an_old_record_that_is_broken_is_no_trouble(tmp_path):
