@@ -14,8 +14,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from steps.image_args import resample
 from steps.image_open import DRAFTABLE, loaded
-from steps.image_ops import contain_size, cover_box, is_image, thumbnail_size
+from steps.image_ops import (
+    as_image,
+    contain_size,
+    cover_box,
+    is_image,
+    resized,
+    thumbnail_size,
+)
 
 Heads = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
 
@@ -32,6 +40,38 @@ def share(value: Any, heads: Heads = ()) -> Any:
         if ww * 2 <= w and wh * 2 <= h:  # as image_ops.resized decides to draft
             img.draft(None, (ww, wh))
     return loaded(img)
+
+
+def cascades(name: str, args: dict[str, Any]) -> bool:
+    """Whether a branch's first step only scales the whole image (no crop, no padding),
+    so :func:`share_heads` can make its output from a larger branch's."""
+    if name == "image.thumbnail":
+        return True
+    one_side = args.get("width") is None or args.get("height") is None
+    return name == "image.resize" and (one_side or args.get("fit", "contain")
+                                       in ("contain", "stretch"))
+
+
+def share_heads(value: Any, heads: Heads = ()) -> tuple[Any, ...]:
+    """Every branch's first step done at once: the image decoded once, the largest output
+    made from that decode and each smaller one from the smallest larger output.
+
+    The heads all pass :func:`cascades`. Each output has exactly the size its step
+    gives alone (computed from the photo's own size); only the resampling source
+    differs, as in a hand-written script that resizes from the largest down.
+    """
+    img = as_image(value)
+    w, h = img.size
+    targets = [want(name, dict(args), w, h) for name, args in heads]
+    img = share(img, heads)
+    made: list[Any] = [None] * len(heads)
+    for i in sorted(range(len(heads)), key=lambda k: -targets[k][0] * targets[k][1]):
+        tw, th = targets[i]
+        bigger = [made[k] for k in range(len(heads)) if made[k] is not None
+                  and made[k].width >= tw and made[k].height >= th]
+        src = min(bigger, key=lambda im: im.width * im.height, default=img)
+        made[i] = resized(src, (tw, th), resample(dict(heads[i][1]).get("filter", "bicubic")))
+    return tuple(made)
 
 
 def want(name: str, args: dict[str, Any], w: int, h: int) -> tuple[int, int]:

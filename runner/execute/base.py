@@ -46,6 +46,7 @@ class Chain:
     # first); every branch runs on the trunk's value (see runner.execute.tree).
     branches: tuple[int, ...] = ()
     share: ChainStep | None = None  # prepares the trunk's value for all branches (one decode)
+    share_heads: bool = False  # ``share`` also does each branch's first step: one value each
 
 
 @dataclass(frozen=True)

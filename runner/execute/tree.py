@@ -77,9 +77,11 @@ def run_tree(task: Task, tr: Tracker) -> TaskResult:
             tr.done(1)
             continue
         got, failed = [], []
-        for start, stop in parts[1:]:
+        for n, (start, stop) in enumerate(parts[1:]):
+            # Heads done by the share step: each branch goes on from its own value.
+            start, head = (start + 1, base[n]) if chain.share_heads else (start, base)
             try:
-                out = attempts(tr, task.task_id, offset, partial(through, base, outs, start, stop))
+                out = attempts(tr, task.task_id, offset, partial(through, head, outs, start, stop))
             except StepFailed as sf:
                 failed.append(sf)
                 out = None

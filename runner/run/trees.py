@@ -14,6 +14,7 @@ from runner.execute.base import Chain, ChainStep
 from runner.plan import Stage
 
 SHARE_REF = "steps.image_share:share"  # decodes an opened image once, for every branch
+HEADS_REF = "steps.image_share:share_heads"  # that, and every branch's resize from it
 
 
 def tree_fields(stage: Stage, at: list[int]) -> dict[str, Any]:
@@ -23,13 +24,17 @@ def tree_fields(stage: Stage, at: list[int]) -> dict[str, Any]:
     """
     if not stage.branches:
         return {}
+    from steps.image_share import cascades  # image knowledge stays with the steps
+
     heads = tuple((stage.steps[b].uses, tuple(sorted(stage.steps[b].args.as_dict().items())))
                   for b in stage.branches)
     first = stage.branches[0]
     named = stage.steps[first - 1] if first else stage.steps[0]
-    share = ChainStep(id=named.id, ref=SHARE_REF, kind="map", args=(("heads", heads),),
-                      retries=named.retries)
-    return {"branches": tuple(at[b] for b in stage.branches), "share": share}
+    both = all(cascades(name, dict(args)) for name, args in heads)
+    share = ChainStep(id=named.id, ref=HEADS_REF if both else SHARE_REF, kind="map",
+                      args=(("heads", heads),), retries=named.retries)
+    return {"branches": tuple(at[b] for b in stage.branches), "share": share,
+            "share_heads": both}
 
 
 def branch_chain(chain: Chain, n: int) -> Chain:
