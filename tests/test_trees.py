@@ -124,3 +124,20 @@ def test_a_branch_failing_an_item_leaves_the_other_branches_outputs(tmp_path, mo
             assert (tmp_path / "out" / "mid" / f"{photo.stem}.jpg").is_file()
     report = json.loads((tmp_path / "report.json").read_text())
     assert "save_mid" in json.dumps(report)
+
+
+def test_a_tree_skips_a_photo_only_when_all_its_branches_outputs_are_up_to_date(tmp_path):
+    photos = setup(tmp_path, count=3)
+    (tmp_path / "tree.yaml").write_text(tree_workflow(""))
+
+    def run() -> dict:
+        res = run_flow("run", "tree.yaml", "--no-live", "--report", "r.json", cwd=tmp_path)
+        assert res.returncode == 0, res.stdout + res.stderr
+        return json.loads((tmp_path / "r.json").read_text())["stages"][0]
+
+    assert run()["done"] == 3
+    assert (run()["done"], run()["skipped"]) == (0, 3)
+    (tmp_path / "out" / "small" / f"{photos[0].stem}.jpg").unlink()
+    again = run()
+    assert (again["done"], again["skipped"]) == (1, 2)
+    assert (tmp_path / "out" / "small" / f"{photos[0].stem}.jpg").is_file()
