@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runner.fanout import fuse_fanouts
 from runner.model import Parallel, StepSpec, Workflow
 
 
@@ -41,11 +42,18 @@ class Stage:
     open_before: tuple[int, ...] = ()  # positions in steps that need image.open first
     fold: str | None = None  # a map stage: the reduce step id its values fold into
     folded: bool = False  # a reduce stage fed fold partials
+    branches: tuple[int, ...] = ()  # a tree: where each branch starts in steps (runner.fanout)
 
     @property
     def label(self) -> str:
-        """The fused step ids, ``orient→shrink→save``."""
-        return "→".join(s.id for s in self.steps)
+        """The fused step ids, ``orient→shrink→save``; a tree ``orient→[big→save | small→save]``."""
+        if not self.branches:
+            return "→".join(s.id for s in self.steps)
+        bounds = [*self.branches, len(self.steps)]
+        arms = " | ".join("→".join(s.id for s in self.steps[a:b])
+                          for a, b in zip(bounds, bounds[1:], strict=False))
+        trunk = "→".join(s.id for s in self.steps[:self.branches[0]])
+        return f"{trunk}→[{arms}]" if trunk else f"[{arms}]"
 
     @property
     def mode(self) -> str:
@@ -117,6 +125,7 @@ def plan(workflow: Workflow) -> Plan:
                 continue
         groups.append([st])
         group_of[st.id] = len(groups) - 1
+    groups, trees = fuse_fanouts(groups, workflow, consumers)
 
     stage_of_step: dict[str, str] = {}
     for n, g in enumerate(groups, 1):
@@ -127,15 +136,17 @@ def plan(workflow: Workflow) -> Plan:
     for n, g in enumerate(groups, 1):
         head = g[0]
         sources = tuple(stage_of_step.get(src, src) for src in head.sources)
-        opens = _open_positions(g, workflow)
+        branches = trees.get(n - 1, ())
+        opens = _open_positions(g, workflow, branches)
         stages.append(Stage(
             id=f"s{n}", steps=tuple(g), kind=head.kind, sources=sources,
             parallel=head.parallel, timeout=head.timeout, on_error=head.on_error,
-            retries=head.retries, open_before=opens))
+            retries=head.retries, open_before=opens, branches=branches))
     return Plan(workflow, tuple(_mark_folds(stages)))
 
 
-def _open_positions(group: list[StepSpec], workflow: Workflow) -> tuple[int, ...]:
+def _open_positions(group: list[StepSpec], workflow: Workflow,
+                    branches: tuple[int, ...] = ()) -> tuple[int, ...]:
     """Where an implicit image.open goes: before an image step fed no image.
 
     An image from another stage arrives as the file it was spilled to: flow's own
@@ -147,8 +158,11 @@ def _open_positions(group: list[StepSpec], workflow: Workflow) -> tuple[int, ...
     for i, st in enumerate(group):
         if st.takes != "image":
             continue
-        upstream = group[i - 1].gives if i else _concat_gives(st.sources, workflow)
-        if upstream != "image" or (not i and st.ref.split(":")[0] not in BUILTIN_MODULES):
+        if branches and i in branches[1:] and not branches[0]:
+            continue  # a tree straight from the input: one open, before the first branch
+        up = branches[0] - 1 if branches and i in branches else i - 1
+        upstream = group[up].gives if up >= 0 else _concat_gives(st.sources, workflow)
+        if upstream != "image" or (up < 0 and st.ref.split(":")[0] not in BUILTIN_MODULES):
             out.append(i)
     return tuple(out)
 
@@ -196,11 +210,13 @@ def render(p: Plan, fmt: str = "text") -> str:
     lines = [f"{p.workflow.name}: {len(p.workflow.steps)} steps in {len(p.stages)} stages"]
     for s in p.stages:
         extra = f", folds into {s.fold}" if s.fold else ""
+        extra += f", tree of {len(s.branches)} branches, one decode" if s.branches else ""
         workers = s.parallel.workers or "auto"
         lines.append(f"  {s.id}  {s.label}  [{s.kind}, {s.mode}×{workers}{extra}]"
                      f"  <- {', '.join(s.sources)}")
-        for st in s.steps:
-            lines.append(f"        {st.id}: {st.uses}")
+        for i, st in enumerate(s.steps):
+            arm = f"branch {s.branches.index(i) + 1}: " if i in s.branches else ""
+            lines.append(f"        {arm}{st.id}: {st.uses}")
     return "\n".join(lines)
 
 

@@ -42,6 +42,11 @@ class Chain:
     fold: ChainStep | None = None  # the downstream reduce folded per chunk
     spill_dir: str | None = None  # where image values leaving the worker are kept
     timeout: float | None = None  # seconds per item; None: no limit (fast paths allowed)
+    # A tree: where each branch starts in ``steps`` (the trunk is everything before the
+    # first); every branch runs on the trunk's value (see runner.execute.tree).
+    branches: tuple[int, ...] = ()
+    share: ChainStep | None = None  # prepares the trunk's value for all branches (one decode)
+    share_heads: bool = False  # ``share`` also does each branch's first step: one value each
 
 
 @dataclass(frozen=True)

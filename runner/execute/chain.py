@@ -42,6 +42,7 @@ from runner.execute.calls import (
     spiller,
 )
 from runner.execute.capture import Capture
+from runner.execute.tree import run_tree
 
 __all__ = ["Tracker", "reason_of", "resolve", "run_task"]
 
@@ -66,7 +67,9 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
 def _run(task: Task, tr: Tracker) -> TaskResult:
     chain = task.chain
     try:
-        if task.partials is not None:
+        if chain.branches:
+            result = run_tree(task, tr)
+        elif task.partials is not None:
             result = _run_reduce_from_partials(task, tr)
         elif chain.timeout is None and not task.careful and _fast_ok(task):
             result = _run_fast(task, tr)

@@ -23,6 +23,7 @@ from runner.files.inputs import Item
 from runner.files.outputs import Resolver, fill
 from runner.model import StepSpec, Workflow
 from runner.plan import Plan, Stage, open_ref
+from runner.run.trees import tree_fields
 
 
 def has_fields(template: str) -> bool:
@@ -55,9 +56,11 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
     steps: list[ChainStep] = []
     outputs: list[OutputArg] = []
     static_paths: list[str] = []
+    at: list[int] = []  # where each of the stage's steps lands in the chain
     for i, st in enumerate(stage.steps):
         if i in stage.open_before:
             steps.append(ChainStep(id=st.id, ref=open_ref(), kind="map", retries=st.retries))
+        at.append(len(steps))
         args = st.args.as_dict()
         for name in st.outputs:
             tmpl = args.get(name)
@@ -75,7 +78,8 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
     if fold_step is not None:
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
-    chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout)
+    chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout,
+                  **tree_fields(stage, at))
     return StageChain(chain, tuple(outputs), tuple(static_paths))
 
 
