@@ -42,6 +42,7 @@ class Chain:
     fold: ChainStep | None = None  # the downstream reduce folded per chunk
     spill_dir: str | None = None  # where image values leaving the worker are kept
     timeout: float | None = None  # seconds per item; None: no limit (fast paths allowed)
+    root: str | None = None  # steps write files only below this folder (None: anywhere)
 
 
 @dataclass(frozen=True)

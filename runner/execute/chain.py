@@ -19,11 +19,13 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from functools import partial
 from operator import is_not
 from typing import Any, Protocol
 
 from runner.execute.base import Chain, ChainStep, ItemFailure, Task, TaskResult
+from steps.atomic import confined
 from steps.registry import StepDef, StepNotice, resolve_ref, step_def, value_kinds
 
 _not_none = partial(is_not, None)
@@ -149,10 +151,11 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
     """Run ``task``'s chain on its items; never raises.
 
     A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
-    for the summary, instead of being printed by the worker.
+    for the summary, instead of being printed by the worker. Files the steps write
+    stay below ``chain.root`` (see :func:`steps.atomic.confined`).
     """
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, confined(task.chain.root):
         warnings.filterwarnings("always", category=StepNotice)
         result = _run(task, tracker or _NoTracker())
     notes = list(dict.fromkeys(str(w.message) for w in caught
@@ -289,9 +292,14 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
         assert sd is not None and sd.fold is not None
         part = sd.fold.partial((v for _, v in survivors), **dict(chain.fold.args))
         return TaskResult(task.task_id, partial=part, failures=tuple(failures), dropped=dropped)
-    spill = _spiller(chain)
-    values = tuple((o, spill(v)) for o, v in survivors)
-    return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
+    spill, values = _spiller(chain), []
+    for o, v in survivors:
+        try:
+            values.append((o, spill(v)))
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this item fails, with why
+            failures.append(ItemFailure(o, chain.steps[-1].id, reason_of(exc), 1, _detail(exc)))
+    return TaskResult(task.task_id, values=tuple(values), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], start: int,
@@ -313,8 +321,13 @@ def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], star
         first = False
         if values is None:
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped + 1)
-    return TaskResult(task.task_id, values=((0, _spiller(chain)(values)),),
-                      failures=tuple(failures), dropped=dropped)
+    try:
+        kept = _spiller(chain)(values)
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: the reduced item fails
+        failures.append(ItemFailure(0, chain.steps[-1].id, reason_of(exc), 1, _detail(exc)))
+        return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
+    return TaskResult(task.task_id, values=((0, kept),), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
@@ -331,8 +344,8 @@ def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
         _reraise_interrupt(exc)
         return TaskResult(task.task_id, failures=(
             ItemFailure(0, head.id, reason_of(exc), 1, _detail(exc)),))
-    rest = Task(task.stage, task.task_id, chain.__class__(chain.steps[1:], None,
-                chain.spill_dir, chain.timeout), items=((0, value, ()),))
+    rest = Task(task.stage, task.task_id, replace(chain, steps=chain.steps[1:], fold=None),
+                items=((0, value, ()),))
     if not rest.chain.steps:
         return TaskResult(task.task_id, values=((0, value),))
     # Steps after the folded reduce see one item: reduces get [value].

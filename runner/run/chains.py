@@ -79,7 +79,8 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
     if fold_step is not None:
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
-    chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout)
+    chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout,
+                  root=None if resolver.allow_outside else resolver.workdir)
     sig = signature(chain, [o.template for o in outputs])
     return StageChain(chain, tuple(outputs), tuple(static_paths), sig)
 

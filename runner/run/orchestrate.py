@@ -100,7 +100,7 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     sched = Scheduler(runs, executors, reporter, workflow.workdir,
                       start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
     started = list({id(ex): ex for ex in executors.values()}.values())
-    state, stopped_by = "done", None
+    state, stopped_by, unrecorded = "done", None, None
     try:
         sched.run()
     except Stopped as stop:
@@ -112,12 +112,12 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     finally:
         for ex in started:
             ex.close()
-        store.save()  # even when interrupted: the next run finishes the rest
+        unrecorded = _save_record(store)  # even when interrupted: the next run finishes the rest
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"
     notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
-                    for msg, n in sched.notices.items())
+                    for msg, n in sched.notices.items()) + ((unrecorded,) if unrecorded else ())
     for msg in notices:
         reporter.handle(Notice(msg, time.time()))
     result = RunResult(
@@ -180,6 +180,16 @@ def _cancel(executors: list[Executor], sched: Scheduler) -> None:
     for ex in executors:
         ex.cancel()
     sched.cancel_all()
+
+
+def _save_record(store: State) -> str | None:
+    """Save what was made; a notice (not a traceback) if the disk refuses it."""
+    try:
+        store.save()
+    except OSError as exc:  # e.g. a full disk (the writer says which file, in words)
+        why = f"{exc.strerror.lower()}: {store.path}" if exc.strerror else str(exc)
+        return f"could not record what was made ({why}); the next run makes these again"
+    return None
 
 
 def _cleanup(prep: Prepared, workflow: Workflow) -> None:
