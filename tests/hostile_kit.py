@@ -98,11 +98,24 @@ LAUNCHER = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL
             "os.execv(sys.executable, [sys.executable, '-m', 'runner', *sys.argv[1:]])")
 
 
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    """``flow ARGS`` in its own session (its pid is the session and group id)."""
-    return subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=flow_env(),
+def start(cwd: Path, *args: str, marker: str = "") -> subprocess.Popen:
+    """``flow ARGS`` in its own session (its pid is the session and group id).
+
+    ``marker``: a ``NAME=VALUE`` put in flow's environment, which every process the
+    run starts inherits (see :func:`live_with_marker`).
+    """
+    env = flow_env()
+    if marker:
+        name, _, value = marker.partition("=")
+        env[name] = value
+    return subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+
+
+def new_marker() -> str:
+    """A fresh ``NAME=VALUE`` for :func:`start` and :func:`live_with_marker`."""
+    return f"FLOW_TEST_RUN={os.urandom(8).hex()}"
 
 
 def events(stdout: str) -> list[dict]:
@@ -149,7 +162,8 @@ def environ_has(pid: int, marker: str) -> bool:
 
 def live_with_marker(marker: str) -> list[str]:
     """Live (not zombie) processes whose environment holds ``marker``: every process a
-    test's flow run started inherits it, wherever it was reparented to."""
+    test's flow run started inherits it, wherever it was reparented to (a process
+    that changed its environment after it started still shows the one it began with)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():

@@ -14,6 +14,7 @@ first exception, so a bad item costs time only in its own chunk.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import traceback
@@ -152,12 +153,18 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
 
     A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
     for the summary, instead of being printed by the worker. Files the steps write
-    stay below ``chain.root`` (see :func:`steps.atomic.confined`).
+    stay below ``chain.root`` (see :func:`steps.atomic.confined`). A process a step
+    forks ends at the end of the task, quietly: only the caller gets the result.
     """
-    t0 = time.perf_counter()
+    t0, pid = time.perf_counter(), os.getpid()
     with warnings.catch_warnings(record=True) as caught, confined(task.chain.root):
         warnings.filterwarnings("always", category=StepNotice)
         result = _run(task, tracker or _NoTracker())
+    if os.getpid() != pid:
+        # A step forked, and this is its child carrying on as if it were the process
+        # that runs the task: it must deliver nothing (nor, in flow's own process, go
+        # on with the run).
+        os._exit(0)
     notes = list(dict.fromkeys(str(w.message) for w in caught
                                if issubclass(w.category, StepNotice)))
     return TaskResult(result.task_id, result.values, result.partial, result.failures,

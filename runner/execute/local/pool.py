@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+import weakref
 from multiprocessing import connection
 from multiprocessing.pool import Pool
 from multiprocessing.queues import SimpleQueue
@@ -43,6 +44,7 @@ class FileLock:
         self._fd: int | None = None
         self._pid = 0
         self._tlock = threading.Lock()
+        _locks.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}
@@ -98,11 +100,31 @@ class FileLock:
         if fd is not None and self._pid == os.getpid():
             os.close(fd)
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: close the parent's file without unlocking it. A child
+        that lives on (a step's daemon) must not keep the parent's lock alive after
+        the parent dies: ``flock`` holds until every copy of the file is closed."""
+        fd, self._fd = self._fd, None
+        if fd is not None and self._pid != os.getpid():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def __enter__(self) -> bool:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()  # this process's, for forget_locks()
+
+
+def forget_locks() -> None:
+    """In a forked child: :meth:`FileLock.forget_after_fork` on every lock."""
+    for lock in list(_locks):
+        lock.forget_after_fork()
 
 
 class _Queue(SimpleQueue):
