@@ -9,12 +9,23 @@ by flow: see :func:`zombies_of`).
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.hostile_kit import kill_marked, live_with_marker, new_marker, start, write
+from tests.faults import children_of
+from tests.hostile_kit import (
+    cmdline,
+    kill_marked,
+    live_with_marker,
+    new_marker,
+    start,
+    wait_for,
+    write,
+)
 from tests.timing import limit
 
 FORKY = '''\
@@ -125,3 +136,96 @@ steps:
     assert proc.returncode == 0, out + err
     assert took < limit(2.5), f"{took:.2f} s"
     assert live_with_marker(marker) == []
+
+
+SPAWNY = '''\
+import os
+import subprocess
+import time
+
+
+def spawn(value, mark=None, nap=0.3):
+    """Start a long process and leave it running (never waited for)."""
+    subprocess.Popen(["sleep", "1000"])
+    if mark:
+        open(mark, "w").close()
+    time.sleep(nap)
+    return value
+
+
+def daemon(value, mark=None, at=0, nap=0.3):
+    """Start a double-forked daemon, in a session of its own, holding what it inherited."""
+    if value == at:
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(1000)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    if mark:
+        open(mark, "w").close()
+    time.sleep(nap)
+    return value
+'''
+
+
+def spawning_run(tmp_path: Path, marker: str, step: str, parallel: str, nap: float,
+                 ctrl_c: bool = False):
+    """Run a workflow whose step leaves processes behind; Ctrl-C it mid-run if asked.
+    Returns (the process, its output, flow's children seen mid-run)."""
+    mark = tmp_path / "running.mark"
+    write(tmp_path, "spawny.py", SPAWNY)
+    write(tmp_path, "wf.yaml", f"""\
+flow: 1
+name: spawny
+inputs:
+  xs: {{range: {{start: 0, stop: 8, step: 1}}}}
+steps:
+  - id: s
+    from: xs
+    uses: py:spawny:{step}
+    with: {{mark: "{mark}", nap: {nap}}}
+    parallel: {parallel}
+""")
+    proc = start(tmp_path, "run", "wf.yaml", "--no-live", marker=marker)
+    try:
+        assert wait_for(mark.exists, 30, proc), proc.communicate()
+        time.sleep(0.2)
+        kids = children_of(proc.pid)  # the fork server, the resource tracker ...
+        if ctrl_c:
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc, out + err, kids
+
+
+def gone_entirely(pids: list[int]) -> list[str]:
+    """Those of ``pids`` still in the process table (alive, or a zombie nobody reaped)."""
+    return [f"{p}: {cmdline(p) or '(zombie)'}" for p in pids if Path(f"/proc/{p}").exists()]
+
+
+@pytest.mark.parametrize("step, parallel", [
+    ("spawn", "{mode: map, workers: 2, chunksize: 1}"),
+    ("spawn", "{mode: async, workers: 2}"),
+    ("spawn", "{mode: serial}"),
+    ("daemon", "{mode: map, workers: 2, chunksize: 1}"),
+])
+def test_processes_a_step_starts_end_with_the_run(tmp_path, marker, step, parallel):
+    proc, text, kids = spawning_run(tmp_path, marker, step, parallel, nap=0.3)
+    assert proc.returncode == 0, text
+    assert live_with_marker(marker) == []
+    assert gone_entirely(kids) == [], kids  # flow reaped its fork server and tracker
+
+
+@pytest.mark.parametrize("step", ["spawn", "daemon"])
+def test_processes_a_step_starts_end_on_ctrl_c(tmp_path, marker, step):
+    proc, text, kids = spawning_run(tmp_path, marker, step, "{mode: map, workers: 2}",
+                                    nap=30, ctrl_c=True)
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text, text
+    assert live_with_marker(marker) == []
+    assert gone_entirely(kids) == [], kids

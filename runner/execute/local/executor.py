@@ -47,7 +47,7 @@ from runner.execute.base import (
     Task,
 )
 from runner.execute.chain import reason_of
-from runner.execute.local import slots
+from runner.execute.local import services, slots
 from runner.execute.local import worker as lifeline
 from runner.execute.local.monitor import Job, Monitor, death_reason
 from runner.execute.local.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
@@ -67,11 +67,7 @@ PRELOAD = ("runner.execute.local.worker", "runner.execute.chain")
 def warm_up(preload: tuple[str, ...] = ()) -> None:
     """Start the fork server now, so it imports the step modules while flow reads
     the workflow; the pool started later then forks warm workers at once."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *preload))))
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
+    services.start_fork_server((*PRELOAD, *preload))
 
 
 class LocalExecutor(Executor):
@@ -103,8 +99,9 @@ class LocalExecutor(Executor):
         t0 = time.perf_counter()
         self._opts = options
         self._ctx = multiprocessing.get_context("forkserver")
-        # Takes effect when the fork server starts, i.e. for the first executor of a process.
-        self._ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *options.preload))))
+        # The preload takes effect when the fork server starts: for the first executor of a
+        # process, unless warm_up() started it already.
+        services.start_fork_server((*PRELOAD, *options.preload))
         _sweep_lock_dirs()
         self._lock_dir = tempfile.mkdtemp(prefix=f"{LOCK_DIR_PREFIX}{os.getpid()}-")
         try:

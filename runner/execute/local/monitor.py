@@ -15,7 +15,6 @@ It never waits on the pool and never raises; the owner does the reporting.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -24,7 +23,8 @@ from typing import Any, Protocol
 
 from runner.execute.base import Task
 from runner.execute.local import slots
-from runner.execute.local.pool import HardenedPool, exit_status, handlers_alive
+from runner.execute.local.pool import EXIT_CUT_OFF, HardenedPool, exit_status, handlers_alive
+from runner.procs import kill_group
 
 TICK = 0.05  # seconds between looks
 RESULT_GRACE = 2.0  # a worker that died after returning: wait this long for its result
@@ -66,8 +66,13 @@ class _State:
     startup_failures: int = 0
 
 
+CUT_OFF = "the step closed the worker's connection to flow (its files)"
+
+
 def death_reason(code: int) -> str:
     """"worker killed by SIGKILL" / "worker exited with code 3", from an exit status."""
+    if code == EXIT_CUT_OFF:
+        return CUT_OFF
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -159,6 +164,8 @@ class Monitor:
                 continue  # reported already, as timed out
             if view.state == slots.RUNNING:
                 self._owner.lose(view.seq, view.offset if view.offset >= 0 else None, why)
+            elif view.state == slots.RETURNED and code == EXIT_CUT_OFF:
+                self._owner.lose(view.seq, None, why)  # it could not send its result
             elif view.state == slots.RETURNED:
                 # Its result may still be on the way (a recycled worker exits right after
                 # sending it): give it a moment before calling the task lost.
@@ -178,7 +185,7 @@ class Monitor:
             if again is None or again.gen != v.gen or again.pid != v.pid:
                 continue  # it moved on meanwhile
             try:
-                os.kill(v.pid, signal.SIGKILL)
+                kill_group(v.pid, signal.SIGKILL)  # with what its step started
             except ProcessLookupError:
                 continue  # it died on its own: _reap reports it
             self._st.killed[v.pid] = v.seq

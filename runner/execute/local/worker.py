@@ -1,9 +1,9 @@
 """The worker side of the local pool: what a worker does besides running steps.
 
-:func:`init_worker` is the Pool initializer. It leaves Ctrl-C to the parent,
-puts the workflow's folder on ``sys.path``, ties the worker's life to flow's
-(``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its address space, and
-claims a slot in the shared table; a process a step forks from it is no worker
+:func:`init_worker` is the Pool initializer. It leaves Ctrl-C to the parent (in a
+process group of its own), puts the workflow's folder on ``sys.path``, ties the
+worker's life to flow's (``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its
+address space, and claims a slot in the shared table; a process a step forks from it is no worker
 (it ends quietly before it could deliver a result or take a task). :func:`run` is
 what the pool calls for each task: it says in the slot which task it holds,
 unpickles and runs it, and returns the result already pickled, after making sure
@@ -41,7 +41,11 @@ def init_worker(flow_pid: int, table: Any, claim_lock: Any, extra_paths: tuple[s
     try:
         # The parent handles Ctrl-C and cancels; a worker dying of SIGINT mid-item
         # would only turn a clean stop into a lost task.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops one that came while starting
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked: see services
+        # A group of its own: a terminal's Ctrl-C reaches flow alone, and ending the
+        # group ends what the worker's steps started too.
+        os.setpgid(0, 0)
     except (OSError, ValueError):
         pass
     for path in reversed(extra_paths):
