@@ -45,6 +45,17 @@ def pid_alive(pid: int) -> bool:
     return stat[end + 2: end + 3] not in (b"Z", b"X")
 
 
+def stopped(pid: int) -> bool:
+    """True if ``pid`` is stopped by a signal (SIGSTOP, SIGTSTP: state ``T``), not traced."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    end = stat.rfind(b")")
+    return stat[end + 2: end + 3] == b"T"
+
+
 @contextlib.contextmanager
 def ctrl_c_held() -> Iterator[None]:
     """Ctrl-C blocked in this thread for the block: a process started meanwhile begins

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,17 @@ def open_path(path: str | os.PathLike[str]) -> Image:
 
     p = os.fspath(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+        fd = _regular_file(p)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(_by_descriptor(p, fd))
+        finally:
+            os.close(fd)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(_bomb_reason(str(exc))) from None
+    except ImageError:
+        raise  # not a regular file
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except IsADirectoryError:
@@ -60,6 +67,37 @@ def open_path(path: str | os.PathLike[str]) -> Image:
     if img.format not in DRAFTABLE and getattr(img, "is_animated", False):
         warnings.warn(StepNotice(MULTI_FRAME), stacklevel=2)
     return img
+
+
+def _regular_file(path: str) -> int:
+    """An open descriptor of ``path``, refused (ImageError) unless it is a regular file.
+
+    Checked on the descriptor itself, so a file swapped for a FIFO or a device after
+    the glob is caught here; opened with O_NONBLOCK, which never waits for a FIFO's
+    writer (a plain open would wait for ever).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    raise ImageError("not a regular file (" + next(
+        (name for test, name in kinds if test(mode)), "not a file") + ")")
+
+
+def _by_descriptor(path: str, fd: int) -> str:
+    """A name that reaches the very file ``fd`` holds (not whatever ``path`` names
+    now); Pillow opens it, and closes it once the pixels are read."""
+    link = f"/proc/self/fd/{fd}"
+    return link if os.path.exists(link) else path
 
 
 def _check_header(img: Image) -> None:

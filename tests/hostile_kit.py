@@ -188,6 +188,15 @@ def zombies_of(pid: int) -> list[str]:
     return found
 
 
+@pytest.fixture(name="marker")
+def marker_fixture():
+    """A fresh marker for one test's run (see :func:`start`); whatever the run left is
+    SIGKILLed afterwards, so one failing test does not litter the next."""
+    mark = new_marker()
+    yield mark
+    kill_marked(mark)
+
+
 def kill_marked(marker: str) -> None:
     """SIGKILL what a test's run left (so one failing test does not litter the next)."""
     for entry in os.listdir("/proc"):

@@ -19,9 +19,8 @@ import pytest
 from tests.faults import children_of
 from tests.hostile_kit import (
     cmdline,
-    kill_marked,
     live_with_marker,
-    new_marker,
+    marker_fixture,  # noqa: F401 - the fixture 'marker'
     start,
     wait_for,
     write,
@@ -56,13 +55,6 @@ PARALLEL = {
     "async": ("{range: {start: 0, stop: 60, step: 1}}", "{mode: async, workers: 2}"),
     "serial": ("{range: {start: 0, stop: 1250, step: 1}}", "{mode: serial}"),
 }
-
-
-@pytest.fixture
-def marker():
-    mark = new_marker()
-    yield mark
-    kill_marked(mark)
 
 
 def run_marked(cwd: Path, marker: str, *args: str, timeout: float = 60):

@@ -18,7 +18,13 @@ import pytest
 
 from tests.conftest import run_flow
 from tests.faults import children_of
-from tests.hostile_kit import kill_marked, live_with_marker, new_marker, start, wait_for, write
+from tests.hostile_kit import (
+    live_with_marker,
+    marker_fixture,  # noqa: F401 - the fixture 'marker'
+    start,
+    wait_for,
+    write,
+)
 from tests.timing import limit
 
 SLOW = '''\
@@ -51,13 +57,6 @@ steps:
     uses: py:slowsteps:{step}
     parallel: {{mode: async, workers: 2}}
 """
-
-
-@pytest.fixture
-def marker():
-    mark = new_marker()
-    yield mark
-    kill_marked(mark)
 
 
 def setup(folder: Path, n: int = 400, step: str = "slow") -> None:

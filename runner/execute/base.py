@@ -43,6 +43,7 @@ class Chain:
     spill_dir: str | None = None  # where image values leaving the worker are kept
     timeout: float | None = None  # seconds per item; None: no limit (fast paths allowed)
     root: str | None = None  # steps write files only below this folder (None: anywhere)
+    returns: bool = True  # False: no later stage needs the values, send back none
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,16 @@ class Lost:
 Completion = Done | Lost
 
 
+@dataclass(frozen=True)
+class Running:
+    """An item a worker is on: its task, its offset (None: somewhere in the task), and
+    for how many seconds it has run."""
+
+    task: Task
+    offset: int | None
+    seconds: float
+
+
 class Completions:
     """Where an executor's threads leave completions until ``poll`` takes them (thread-safe)."""
 
@@ -190,6 +201,11 @@ class Executor(ABC):
     @abstractmethod
     def cancel(self) -> None:
         """Stop all work now: running tasks are abandoned, workers ended."""
+
+    def running(self) -> list[Running]:
+        """The items running now and for how long (so a stall shows without a
+        timeout); none where the executor cannot tell."""
+        return []
 
     @abstractmethod
     def close(self) -> None:

@@ -25,6 +25,7 @@ from functools import partial
 from operator import is_not
 from typing import Any, Protocol
 
+from runner.execute import spill as big
 from runner.execute.base import Chain, ChainStep, ItemFailure, Task, TaskResult
 from steps.atomic import confined
 from steps.registry import StepDef, StepNotice, resolve_ref, step_def, value_kinds
@@ -127,8 +128,12 @@ def _attempts(tr: Tracker, task_id: int, offset: int, run: Callable[[], Any]) ->
 
 
 def _spiller(chain: Chain) -> Callable[[Any], Any]:
-    """What a value leaving the worker becomes: the path of its spill file if a step
-    module declares its kind (see ``steps.registry.ValueKind``), else itself."""
+    """What a value leaving the worker becomes: nothing if no later stage needs it;
+    the path of its spill file if a step module declares its kind (see
+    ``steps.registry.ValueKind``); a note of where it waits if it is big
+    (:mod:`runner.execute.spill`); else itself."""
+    if not chain.returns:
+        return _nothing
     folder = chain.spill_dir
     if not folder:
         return _same
@@ -139,13 +144,17 @@ def _spiller(chain: Chain) -> Callable[[Any], Any]:
         for kind in kinds:
             if kind.holds(value):
                 return kind.spill(value, folder)
-        return value
+        return big.spill(value, folder)
 
     return spill
 
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _nothing(value: Any) -> None:
+    return None
 
 
 def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
@@ -235,10 +244,15 @@ def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
             return TaskResult(task.task_id, partial=part)
         if task.span is not None:
             out = list(stream)
-            values = tuple(enumerate(out)) if len(out) == task.size() else None
-            if values is None:  # a filter dropped some: offsets must be exact
+            if len(out) != task.size():  # a filter dropped some: offsets must be exact
                 return None
-            return TaskResult(task.task_id, values=values)
+            if not chain.returns:  # nobody needs them later (and a span writes no file)
+                return TaskResult(task.task_id)
+            if all(cs.ref.startswith("steps.") for cs in chain.steps):
+                return TaskResult(task.task_id, values=tuple(enumerate(out)))  # numbers
+            spill = _spiller(chain)  # a py: step may make anything of a number
+            return TaskResult(task.task_id, values=tuple((i, spill(v)) for i, v in
+                                                         enumerate(out)))
         out = list(stream)
         if len(out) != task.size():
             return None  # a filter dropped items: the careful path keeps offsets right
@@ -254,7 +268,8 @@ def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
 def _entries(task: Task) -> Iterable[tuple[int, Any, tuple]]:
     if task.span is not None:
         return ((i, v, ()) for i, v in enumerate(task.span))
-    return task.items or ()
+    # A big value an earlier stage left on disk is read back as its item's turn comes.
+    return ((o, big.restore(v), outs) for o, v, outs in task.items or ())
 
 
 def _run_careful(task: Task, tr: Tracker) -> TaskResult:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from runner.report.events import (
     Event,
     ItemFailed,
+    ItemStalled,
     Notice,
     RunFinished,
     RunStarted,
@@ -103,6 +104,8 @@ class Board:
         self.by_id: dict[str, StageRow] = {}
         self.failures = 0
         self.notices: list[str] = []
+        # Items running far too long: (stage, item) -> (since, on the event clock; typical).
+        self.stalled: dict[tuple[str, str], tuple[float, float | None]] = {}
         self.t0: float | None = None  # RunStarted's t (event clock)
         self.local0 = 0.0  # our clock when RunStarted arrived
         self.latest = float("-inf")  # the newest event time seen
@@ -135,6 +138,7 @@ class Board:
             if event.total is not None:
                 row.total = event.total
         elif kind is StageFinished:
+            self.stalled = {k: v for k, v in self.stalled.items() if k[0] != event.stage}
             self.row(event.stage).settle(event.state, event.done, event.failed, event.skipped,
                                          event.seconds)
         elif kind is RunStarted:
@@ -147,6 +151,11 @@ class Board:
             self.by_id = {r.id: r for r in self.rows}
         elif kind is Notice:
             self.notices.append(event.message)
+        elif kind is ItemStalled:
+            if event.over:
+                self.stalled.pop((event.stage, event.item), None)
+            else:
+                self.stalled[(event.stage, event.item)] = (event.t - event.seconds, event.typical)
         elif kind is RunFinished:
             self._finish(event)
 
@@ -260,3 +269,14 @@ def failure_line(item: str, step: str, reason: str, attempts: int) -> str:
     """``photos/a.jpg at shrink: OSError: image file is truncated``: one failed item."""
     tail = f" (after {attempts} attempts)" if attempts > 1 else ""
     return f"{item} at {step}: {one_line(reason)}{tail}"
+
+
+def stall_line(event: ItemStalled, label: str) -> str:
+    """``still running: photos/a.jpg in stage s for 2.1 s (a typical item takes 0.01 s)``,
+    or ``... done after 4.0 s`` once it is over."""
+    if event.over:
+        return f"slow item done: {event.item} in stage {label} after {fmt_seconds(event.seconds)}"
+    typical = (f" (a typical item takes {fmt_seconds(event.typical)})"
+               if event.typical is not None else "")
+    return (f"still running: {event.item} in stage {label} for "
+            f"{fmt_seconds(event.seconds)}{typical}")

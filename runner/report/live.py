@@ -22,6 +22,7 @@ from runner.report.board import (
     fmt_duration,
     fmt_mode,
     fmt_rate,
+    fmt_seconds,
     fmt_total,
 )
 from runner.report.events import Event, ItemFailed, StageProgress
@@ -142,6 +143,11 @@ class LiveReporter:
         head.add_row(Text(title, style="bold"), Text(fmt_clock(board.elapsed())))
 
         parts: list[Any] = [head, table]
+        for (stage, item), (since, typical) in list(board.stalled.items())[:3]:
+            usual = f" (a typical item: {fmt_seconds(typical)})" if typical is not None else ""
+            parts.append(Text(f" {item} in {board.row(stage).label}: running for "
+                              f"{fmt_duration(now - since)}{usual}", style="yellow",
+                              no_wrap=True, overflow="ellipsis"))
         hidden = board.failures - self._printed
         if hidden > 0:
             parts.append(Text(f" … {hidden} more failed item{'s' * (hidden != 1)}, "

@@ -54,8 +54,11 @@ class StageChain:
 
 
 def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
-                fold_step: StepSpec | None) -> StageChain:
-    """The ChainSteps of a stage: image.open inserted, static outputs resolved."""
+                fold_step: StepSpec | None, returns: bool = True) -> StageChain:
+    """The ChainSteps of a stage: image.open inserted, static outputs resolved.
+
+    ``returns``: whether a later stage (or the run's result) needs its values.
+    """
     steps: list[ChainStep] = []
     outputs: list[OutputArg] = []
     static_paths: list[str] = []
@@ -80,7 +83,8 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
     chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout,
-                  root=None if resolver.allow_outside else resolver.workdir)
+                  root=None if resolver.allow_outside else resolver.workdir,
+                  returns=returns)
     sig = signature(chain, [o.template for o in outputs])
     return StageChain(chain, tuple(outputs), tuple(static_paths), sig)
 

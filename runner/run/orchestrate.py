@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from runner.execute.base import Executor, ExecutorOptions
 from runner.execute.serial import SerialExecutor
+from runner.execute.spill import Spilled
 from runner.files.inputs import Item
 from runner.files.journal import State
 from runner.model import Workflow
@@ -208,7 +209,7 @@ def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
         if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
             value = r.results[0][1].value
             written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
-            if not written and len(repr(value)) <= 500:
+            if not written and not isinstance(value, Spilled) and len(repr(value)) <= 500:
                 out[r.stage.steps[-1].id] = value
     return out
 

@@ -53,10 +53,13 @@ def prepare(workflow: Workflow, allow_outside: bool = False) -> Prepared:
     resolver = Resolver(workflow.workdir, allow_outside)
     chains = {}
     problems: list[Problem] = []
+    consumed = {s for st in p.stages for s in st.sources}
     for st in p.stages:
         fold_step = p.stage(_consumer(p, st)).steps[0] if st.fold else None
+        # A map stage no later stage takes from gives its values to nobody: keep none.
+        returns = st.id in consumed or st.kind == "reduce"
         try:
-            chains[st.id] = build_chain(st, resolver, spill, fold_step)
+            chains[st.id] = build_chain(st, resolver, spill, fold_step, returns)
         except FlowError as err:
             problems.extend(err.problems)
     if problems:

@@ -44,6 +44,7 @@ from runner.execute.base import (
     Executor,
     ExecutorOptions,
     Lost,
+    Running,
     Task,
 )
 from runner.execute.chain import reason_of
@@ -170,6 +171,15 @@ class LocalExecutor(Executor):
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
         return self._out.take(timeout)
+
+    def running(self) -> list[Running]:
+        """The items workers are on, from the slot table (see Executor.running)."""
+        pool, now, out = self._pool, time.monotonic(), []
+        for v in slots.views(pool.table) if pool is not None else ():
+            job = self.job(v.seq) if v.state == slots.RUNNING else None
+            if job is not None:
+                out.append(Running(job.task, v.offset if v.offset >= 0 else None, now - v.start))
+        return out
 
     def worker_pids(self) -> list[int]:
         """The pids of the live worker processes (for tests and diagnostics)."""
