@@ -67,10 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-outside", action="store_true",
                    help="let outputs be written outside the working directory")
     _verbose(r, "tracebacks of failed items and of an internal error")
-    r.add_argument("--worker-memory", type=int, metavar="MB",
-                   help="cap each worker's memory; an item past it fails 'out of memory'")
-    r.add_argument("--recycle", type=int, metavar="N",
-                   help="replace each worker after N tasks (leaky steps)")
+    r.add_argument("--worker-memory", type=_whole(0), metavar="MB",
+                   help="cap each worker's memory; an item past it fails 'out of memory' "
+                   "(0: no cap)")
+    r.add_argument("--recycle", type=_whole(0), metavar="N",
+                   help="replace each worker after N tasks (leaky steps; 0: never)")
 
     v = sub.add_parser("validate", help="check workflow files")
     v.add_argument("workflows", nargs="+")
@@ -97,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--workdir", metavar="DIR")
     _verbose(e)
     return ap
+
+
+def _whole(least: int):  # noqa: ANN202 - an argparse type
+    """An argparse type: a whole number of at least ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of {least} or more, got '{text}'")
+        return value
+    return parse
 
 
 def _verbose(p: argparse.ArgumentParser, what: str = "the traceback of an internal error") -> None:
@@ -146,13 +161,28 @@ def print_error(err: FlowError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flow`` command; returns the exit code."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        # Asking for nothing is asking what there is: the help, and no error (exit 0).
-        parser.print_help()
-        return EXIT_OK
+    code = _command(argv)
+    # Only now, with every frame of the command gone (and what it held freed), end what
+    # a run started (see runner.run.reaper); a command that did not load api ran nothing.
+    api = sys.modules.get("runner.api")
+    if api is not None:
+        try:
+            api.release_processes()
+        except KeyboardInterrupt:  # a second Ctrl-C: what is left goes with flow's exit
+            return EXIT_INTERRUPTED
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    verbose = False
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            # Asking for nothing is asking what there is: the help, and no error (exit 0).
+            parser.print_help()
+            return EXIT_OK
+        verbose = args.verbose
         return COMMANDS[args.command](args)
     except FlowError as err:
         print_error(err)
@@ -166,8 +196,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_stdout()
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - anything else is a bug in flow, not the user's
-        print_internal_error(exc, args.verbose)
+        if _caused_by_ctrl_c(exc):
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print_internal_error(exc, verbose)
         return EXIT_INTERNAL
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind ``exc`` (Python wraps one raised while a
+    class is made, e.g. a dataclass being imported, in a RuntimeError)."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 20:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 def print_internal_error(exc: BaseException, verbose: bool) -> None:
@@ -234,13 +279,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``flow run``: prepare, run with a reporter, summarise; the run's exit code."""
+    """``flow run``: prepare, run with a reporter, summarise; the run's exit code.
+
+    Every process the run starts ends with it, whichever way it ends (:func:`main`
+    ends them once the command is over).
+    """
     from runner import api
     from runner.commands.signals import end_on_terminate, exit_code
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
     from runner.run.session import open_session
 
+    api.claim_processes()
     end_on_terminate()
     # --scheduler alone means Dask: an address is only ever a Dask scheduler's.
     if args.scheduler and args.executor is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import warnings
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,17 @@ def open_path(path: str | os.PathLike[str]) -> Image:
 
     p = os.fspath(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = _open_by_name_first(p)
+        fd = _regular_file(p)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = _open_by_name_first(_by_descriptor(p, fd), p)
+        finally:
+            os.close(fd)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(_bomb_reason(str(exc))) from None
+    except ImageError:
+        raise  # not a regular file
     except FileNotFoundError:
         raise ImageError("file not found") from None
     except IsADirectoryError:
@@ -62,7 +69,7 @@ def open_path(path: str | os.PathLike[str]) -> Image:
     return img
 
 
-def _open_by_name_first(path: str) -> Image:
+def _open_by_name_first(name: str, path: str) -> Image:
     """``Image.open``, the file read as the format its extension names where it is one.
 
     Pillow tries its plugins in the order they were loaded; in a fresh process the
@@ -73,13 +80,13 @@ def _open_by_name_first(path: str) -> Image:
     """
     from PIL import Image, UnidentifiedImageError
 
-    img = Image.open(path)
+    img = Image.open(name)  # ``name`` reaches the file; ``path`` is what the user named it
     fmt = Image.EXTENSION.get(os.path.splitext(path)[1].lower())
     if fmt is None or fmt == img.format or fmt not in Image.OPEN or (
             fmt in DRAFTABLE and img.format in DRAFTABLE):
         return img
     try:
-        named = Image.open(path, formats=[fmt])
+        named = Image.open(name, formats=[fmt])
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return img  # the extension lies: the first answer stands
     img.close()
@@ -93,6 +100,37 @@ def _animated(img: Image) -> bool:
         return bool(getattr(img, "is_animated", False))
     except Exception:  # noqa: BLE001 - plugins raise many kinds on a bad frame table
         return False
+
+
+def _regular_file(path: str) -> int:
+    """An open descriptor of ``path``, refused (ImageError) unless it is a regular file.
+
+    Checked on the descriptor itself, so a file swapped for a FIFO or a device after
+    the glob is caught here; opened with O_NONBLOCK, which never waits for a FIFO's
+    writer (a plain open would wait for ever).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    raise ImageError("not a regular file (" + next(
+        (name for test, name in kinds if test(mode)), "not a file") + ")")
+
+
+def _by_descriptor(path: str, fd: int) -> str:
+    """A name that reaches the very file ``fd`` holds (not whatever ``path`` names
+    now); Pillow opens it, and closes it once the pixels are read."""
+    link = f"/proc/self/fd/{fd}"
+    return link if os.path.exists(link) else path
 
 
 def _check_header(img: Image) -> None:

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from steps.atomic import atomic_path
+from steps.atomic import atomic_file
 from steps.image_meta import metadata_params
 from steps.image_open import ImageError, loaded, one_line
 from steps.image_ops import WIDE, smooth, to_8bit
@@ -198,8 +198,8 @@ def save_image(img: Image, to: str | os.PathLike[str], fmt: str | None = None,
     out, params = metadata_params(img, out, fmt, metadata)
     params.update(encoder_params(fmt, quality, **options))
     try:
-        with atomic_path(to) as tmp:
-            out.save(tmp, format=fmt, **params)
+        with atomic_file(to) as fh:  # a file object: Pillow then writes through Python
+            out.save(fh, format=fmt, **params)
     except (KeyError, OSError, ValueError) as exc:
         if isinstance(exc, ImageError) or (isinstance(exc, OSError) and exc.errno):
             raise  # a real file-system error (disk full, permission) says so itself

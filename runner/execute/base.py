@@ -47,6 +47,7 @@ class Chain:
     branches: tuple[int, ...] = ()
     share: ChainStep | None = None  # prepares the trunk's value for all branches (one decode)
     share_heads: bool = False  # ``share`` also does each branch's first step: one value each
+    root: str | None = None  # steps write files only below this folder (None: anywhere)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,16 @@ class Lost:
 Completion = Done | Lost
 
 
+@dataclass(frozen=True)
+class Running:
+    """An item a worker is on: its task, its offset (None: somewhere in the task), and
+    for how many seconds it has run."""
+
+    task: Task
+    offset: int | None
+    seconds: float
+
+
 class Completions:
     """Where an executor's threads leave completions until ``poll`` takes them (thread-safe)."""
 
@@ -195,6 +206,11 @@ class Executor(ABC):
     @abstractmethod
     def cancel(self) -> None:
         """Stop all work now: running tasks are abandoned, workers ended."""
+
+    def running(self) -> list[Running]:
+        """The items running now and for how long (so a stall shows without a
+        timeout); none where the executor cannot tell."""
+        return []
 
     @abstractmethod
     def close(self) -> None:

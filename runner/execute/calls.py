@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from runner.execute import spill as big
 from runner.execute.base import Chain, ChainStep, Task
 from steps.registry import StepDef, resolve_ref, step_def, value_kinds
 
@@ -123,7 +124,8 @@ def entries(task: Task) -> Iterable[tuple[int, Any, tuple]]:
     """``(offset, value, outs)`` of each item of a task, in order."""
     if task.span is not None:
         return ((i, v, ()) for i, v in enumerate(task.span))
-    return task.items or ()
+    # A big value an earlier stage left on disk is read back as its item's turn comes.
+    return ((o, big.restore(v), outs) for o, v, outs in task.items or ())
 
 
 def fold_partial(chain: Chain, values: Iterable[Any]) -> Any:
@@ -136,7 +138,8 @@ def fold_partial(chain: Chain, values: Iterable[Any]) -> Any:
 
 def spiller(chain: Chain) -> Callable[[Any], Any]:
     """What a value leaving the worker becomes: the path of its spill file if a step
-    module declares its kind (see ``steps.registry.ValueKind``), else itself."""
+    module declares its kind (see ``steps.registry.ValueKind``); a note of where it
+    waits if it is big (:mod:`runner.execute.spill`); else itself."""
     folder = chain.spill_dir
     if not folder:
         return _same
@@ -147,7 +150,7 @@ def spiller(chain: Chain) -> Callable[[Any], Any]:
         for kind in kinds:
             if kind.holds(value):
                 return kind.spill(value, folder)
-        return value
+        return big.spill(value, folder)
 
     return spill
 

@@ -20,8 +20,10 @@ failure (so their own messages name the failure); nobody can tell the difference
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -43,6 +45,7 @@ from runner.execute.calls import (
 )
 from runner.execute.capture import Capture
 from runner.execute.tree import run_tree
+from steps.atomic import confined
 
 __all__ = ["Tracker", "reason_of", "resolve", "run_task"]
 
@@ -55,10 +58,18 @@ def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
     A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
     for the summary; whatever else the items write or warn comes back as ``output``,
     item by item (see :mod:`runner.execute.capture`), instead of reaching the screen.
+    Files the steps write stay below ``chain.root`` (see :func:`steps.atomic.confined`).
+    A process a step forks ends at the end of the task, quietly: only the caller gets
+    the result.
     """
-    t0 = time.perf_counter()
-    with Capture(tracker or NoTracker()) as capture:
+    t0, pid = time.perf_counter(), os.getpid()
+    with Capture(tracker or NoTracker()) as capture, confined(task.chain.root):
         result = _run(task, capture)
+    if os.getpid() != pid:
+        # A step forked, and this is its child carrying on as if it were the process
+        # that runs the task: it must deliver nothing (nor, in flow's own process, go
+        # on with the run).
+        os._exit(0)
     return TaskResult(result.task_id, result.values, result.partial, result.failures,
                       result.dropped, tuple(capture.notes), time.perf_counter() - t0,
                       capture.output)
@@ -171,10 +182,17 @@ def _map_result(task: Task, offsets: Iterable[int], values: Iterable[Any],
     if chain.fold is not None:
         return TaskResult(task.task_id, partial=fold_partial(chain, values),
                           failures=tuple(failures), dropped=dropped)
-    if chain.spill_dir:
-        values = map(spiller(chain), values)
-    return TaskResult(task.task_id, values=tuple(zip(offsets, values, strict=True)),
-                      failures=tuple(failures), dropped=dropped)
+    if not chain.spill_dir:
+        return TaskResult(task.task_id, values=tuple(zip(offsets, values, strict=True)),
+                          failures=tuple(failures), dropped=dropped)
+    spill, kept = spiller(chain), []
+    for o, v in zip(offsets, values, strict=True):
+        try:
+            kept.append((o, spill(v)))
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this item fails, with why
+            failures.append(ItemFailure(o, chain.steps[-1].id, reason_of(exc), 1, detail(exc)))
+    return TaskResult(task.task_id, values=tuple(kept), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], start: int,
@@ -196,8 +214,13 @@ def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], star
         first = False
         if values is None:
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped + 1)
-    return TaskResult(task.task_id, values=((0, spiller(chain)(values)),),
-                      failures=tuple(failures), dropped=dropped)
+    try:
+        kept = spiller(chain)(values)
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: the reduced item fails
+        failures.append(ItemFailure(0, chain.steps[-1].id, reason_of(exc), 1, detail(exc)))
+        return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
+    return TaskResult(task.task_id, values=((0, kept),), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
@@ -214,8 +237,8 @@ def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
         reraise_interrupt(exc)
         return TaskResult(task.task_id, failures=(
             ItemFailure(0, head.id, reason_of(exc), 1, detail(exc)),))
-    rest = Task(task.stage, task.task_id, chain.__class__(chain.steps[1:], None,
-                chain.spill_dir, chain.timeout), items=((0, value, ()),))
+    rest = Task(task.stage, task.task_id, replace(chain, steps=chain.steps[1:], fold=None),
+                items=((0, value, ()),))
     if not rest.chain.steps:
         return TaskResult(task.task_id, values=((0, value),))
     # Steps after the folded reduce see one item: reduces get [value].

@@ -20,6 +20,7 @@ from runner.report.events import (
     Event,
     ItemFailed,
     ItemNotice,
+    ItemStalled,
     Notice,
     RunFinished,
     RunStarted,
@@ -107,6 +108,9 @@ class Board:
         self.latest_failure: ItemFailed | None = None
         self.notices: list[str] = []
         self.item_notices = 0  # items that wrote output or warnings
+
+
+        self.stalled: dict[tuple[str, str], tuple[float, float | None]] = {}
         self.t0: float | None = None  # RunStarted's t (event clock)
         self.local0 = 0.0  # our clock when RunStarted arrived
         self.latest = float("-inf")  # the newest event time seen
@@ -140,6 +144,7 @@ class Board:
             if event.total is not None:
                 row.total = event.total
         elif kind is StageFinished:
+            self.stalled = {k: v for k, v in self.stalled.items() if k[0] != event.stage}
             self.row(event.stage).settle(event.state, event.done, event.failed, event.skipped,
                                          event.seconds)
         elif kind is RunStarted:
@@ -152,6 +157,11 @@ class Board:
             self.by_id = {r.id: r for r in self.rows}
         elif kind is Notice:
             self.notices.append(event.message)
+        elif kind is ItemStalled:
+            if event.over:
+                self.stalled.pop((event.stage, event.item), None)
+            else:
+                self.stalled[(event.stage, event.item)] = (event.t - event.seconds, event.typical)
         elif kind is RunFinished:
             self._finish(event)
         elif kind is ItemNotice:
@@ -272,3 +282,14 @@ def failure_line(item: str, step: str, reason: str, attempts: int) -> str:
 def wrote_line(count: int) -> str:
     """``6 items wrote output or warnings``: how many items had something to say."""
     return f"{count} item{'s' * (count != 1)} wrote output or warnings"
+
+
+def stall_line(event: ItemStalled, label: str) -> str:
+    """``still running: photos/a.jpg in stage s for 2.1 s (a typical item takes 0.01 s)``,
+    or ``... done after 4.0 s`` once it is over."""
+    if event.over:
+        return f"slow item done: {event.item} in stage {label} after {fmt_seconds(event.seconds)}"
+    typical = (f" (a typical item takes {fmt_seconds(event.typical)})"
+               if event.typical is not None else "")
+    return (f"still running: {event.item} in stage {label} for "
+            f"{fmt_seconds(event.seconds)}{typical}")

@@ -88,6 +88,19 @@ class StageFinished:
 
 
 @dataclass(frozen=True)
+class ItemStalled:
+    """An item has run far longer than its stage's typical item (``over``: it has
+    ended since), so a stall shows without a ``timeout``."""
+
+    stage: str
+    item: str  # as ItemFailed names it
+    seconds: float  # how long it had run when this was sent
+    typical: float | None  # the stage's typical item, in seconds, if known
+    t: float
+    over: bool = False
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the user should read once, e.g. "3 multi-frame files: first frame used"."""
 
@@ -183,7 +196,7 @@ class RunFinished:
 
 
 Event = (RunStarted | StageStarted | StageProgress | ItemFailed | StageFinished | Notice
-         | RunFinished | ItemNotice)
+         | RunFinished | ItemNotice | ItemStalled)
 
 
 class Reporter(Protocol):

@@ -25,6 +25,7 @@ from runner.report.board import (
     fmt_duration,
     fmt_mode,
     fmt_rate,
+    fmt_seconds,
     fmt_total,
     wrote_line,
 )
@@ -155,6 +156,11 @@ class LiveReporter:
         lines.append(header)
         for row, row_cells in zip(rows, cells, strict=True):
             lines.append(self._row(row, row_cells, layout, Text))
+        for (stage, item), (since, typical) in list(board.stalled.items())[:3]:
+            usual = f" (a typical item: {fmt_seconds(typical)})" if typical is not None else ""
+            lines.append(Text(f" {item} in {board.row(stage).label}: running for "
+                              f"{fmt_duration(now - since)}{usual}", style="yellow",
+                              no_wrap=True, overflow="ellipsis"))
         latest = board.latest_failure
         if latest is not None and board.result_state is None:  # the summary lists them
             n = board.failures

@@ -24,11 +24,13 @@ from runner.report.board import (
     fmt_stamp,
     fmt_total,
     one_line,
+    stall_line,
 )
 from runner.report.escape import encodable
 from runner.report.events import (
     Event,
     ItemFailed,
+    ItemStalled,
     Notice,
     RunFinished,
     RunStarted,
@@ -102,6 +104,8 @@ class PlainReporter:
                                f"({event.executor})")
         elif kind is Notice:
             self._say(event.t, "note: " + one_line(event.message))
+        elif kind is ItemStalled:
+            self._say(event.t, stall_line(event, self.board.row(event.stage).label))
         elif kind is RunFinished:
             result = event.result
             self._say(event.t, f"run {result.workflow}: {result.state} "

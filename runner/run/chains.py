@@ -79,6 +79,7 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
     chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout,
+                  root=None if resolver.allow_outside else resolver.workdir,
                   **tree_fields(stage, at))
     return StageChain(chain, tuple(outputs), tuple(static_paths))
 

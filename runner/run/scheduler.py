@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.execute.base import Done, Executor, ItemFailure, Lost, Task, TaskResult
+from runner.execute.base import Done, Executor, ItemFailure, Lost, Running, Task, TaskResult
 from runner.files.inputs import Item
 from runner.plan import Stage
 from runner.report.events import (
@@ -38,6 +38,7 @@ from runner.report.events import (
     StageStarted,
 )
 from runner.run.feed import Feed, StageChain, retry_task
+from runner.run.stalls import StallWatch
 
 KEEP_NOTICES = 1000  # items' output kept for the report; the rest are counted
 PROGRESS_EVERY = 0.1  # seconds between progress events of one stage
@@ -109,6 +110,7 @@ class Scheduler:
     notices: dict[str, int] = field(default_factory=dict)
     item_notices: list[ItemNotice] = field(default_factory=list)  # the first KEEP_NOTICES
     item_notice_count: int = 0
+    stalls: StallWatch = field(default_factory=StallWatch)
     _task_ids: Any = field(default_factory=lambda: iter(range(1 << 40, 1 << 62)))
 
     def run(self) -> None:
@@ -119,6 +121,8 @@ class Scheduler:
             self._collect()
             self._finish_idle()
             self._progress()
+            if self.stalls.due():
+                self._watch_stalls()
 
     def _collect(self) -> None:
         """Take what came back from every executor with tasks in flight; wait a little
@@ -222,10 +226,31 @@ class Scheduler:
             return  # a late answer for a task already settled
         r.last = time.monotonic()
         task, meta = entry
+        for ev in self.stalls.over(task):
+            self.reporter.handle(ev)
         if isinstance(c, Lost):
             self._lost(r, c, meta)
         else:
+            self.stalls.observe(task, c.result.seconds)
             self._done(r, task, meta, c.result)
+
+    def _watch_stalls(self) -> None:
+        """Report items that run far longer than their stage's typical item."""
+        running = [x for ex in {id(e): e for e in self.executors.values()}.values()
+                   for x in ex.running()]
+        for ev in self.stalls.look(running, self._running_item):
+            self.reporter.handle(ev)
+
+    def _running_item(self, run: Running) -> str | None:
+        entry = self.runs[run.task.stage].inflight.get(run.task.task_id)
+        if entry is None:
+            return None
+        task, meta = entry
+        offsets = [o for o, _, _ in task.items] if task.items is not None else [0]
+        offset = run.offset if run.offset is not None or task.size() > 1 else offsets[0]
+        if offset is None:
+            return f"{task.size()} items"
+        return self._describe(self._item(meta, offset), task, offset)
 
     def _done(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
         for note in res.notes:

@@ -44,7 +44,7 @@ from runner.execute.base import (
 from runner.execute.chain import reason_of
 from runner.execute.dask import filetrack
 from runner.execute.wire import fail_all, unpack
-from runner.procs import pid_alive
+from runner.procs import ctrl_c_held, pid_alive
 
 __all__ = ["DaskExecutor", "run_on_worker"]
 
@@ -124,7 +124,7 @@ class DaskExecutor(Executor):
         self._paths = tuple(options.extra_paths)
         self._workers = max(1, options.workers)
         try:
-            with dask.config.set(conf):
+            with dask.config.set(conf), ctrl_c_held():  # no Ctrl-C mid-import in its processes
                 if self.address is None:
                     mem = f"{options.worker_memory_mb}MiB" if options.worker_memory_mb else "auto"
                     self._cluster = LocalCluster(
