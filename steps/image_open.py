@@ -45,6 +45,7 @@ def open_path(path: str | os.PathLike[str]) -> Image:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = _open_by_name_first(_by_descriptor(p, fd), p)
+                img.filename = p  # steps see the name the user gave, not /proc/self/fd/N
         finally:
             os.close(fd)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

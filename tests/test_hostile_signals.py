@@ -66,7 +66,7 @@ def setup(folder: Path, n: int = 400, step: str = "slow") -> None:
 
 @pytest.mark.parametrize("args, says", [
     (["--recycle", "-1"], "argument --recycle: expected a whole number of 0 or more, got '-1'"),
-    (["-j", "0"], "argument -j/--jobs: expected a whole number of 1 or more, got '0'"),
+    (["-j", "0"], "argument -j/--jobs: expected a whole number of workers, 1 or more; got '0'"),
     (["--worker-memory", "-5"],
      "argument --worker-memory: expected a whole number of 0 or more, got '-5'"),
 ])

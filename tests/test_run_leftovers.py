@@ -135,7 +135,8 @@ steps:
   - {{id: total, from: xs, uses: numeric.sum}}
   - {{id: keep, uses: io.write, with: {{to: "{shared}/b.json"}}}}
 """)
-    run_a = subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml", "--no-live"],
+    run_a = subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml", "--no-live",
+                              "--allow-outside"],
                              cwd=a, env=flow_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runner.execute.base import Completion, Executor, ExecutorOptions, Task
+from runner.execute.base import Completion, Executor, ExecutorOptions, Running, Task
 
 
 class LazyExecutor(Executor):
@@ -42,6 +42,10 @@ class LazyExecutor(Executor):
     def poll(self, timeout: float) -> list[Completion]:
         """What came back; nothing before the first task."""
         return self._real.poll(timeout) if self._real is not None else []
+
+    def running(self) -> list[Running]:
+        """The items running now (none before the first task)."""
+        return self._real.running() if self._real is not None else []
 
     def cancel(self) -> None:
         """Stop all work now (if any ever started)."""
