@@ -121,6 +121,15 @@ class Snapshot:
         """``path`` below the working directory (as it is, when outside)."""
         return path[len(self._prefix):] if path.startswith(self._prefix) else path
 
+    def file_idents(self, sources: list[str]) -> list[tuple[str, Stat]]:
+        """:meth:`ident` of many files at once (the path of a no-op re-run: no call per
+        file but the stat)."""
+        prefix, cut, stat, out = self._prefix, len(self._prefix), self.stat, []
+        for src in sources:
+            rel = src[cut:] if src.startswith(prefix) else src
+            out.append(("f:" + (rel if rel.isascii() else safe_text(rel)), stat(src)))
+        return out
+
     def ident(self, source: str | None, value: Any) -> tuple[str | None, Stat]:
         """An item's identity and its source's state; (None, None) for an item that
         cannot be tracked (a value that is not plain JSON)."""

@@ -13,7 +13,9 @@ was made, the state of its outputs, whether it succeeded, was dropped or failed,
 its value when it is small, and the seconds it took. A whole stage (a range, a
 reduce) is a row whose identity is ``@`` and the digest of its inputs. ``slots``
 remember each stage's last signature per workflow, to tell "settings changed"
-from "new" and to drop what a changed stage can never use again.
+from "new" and to drop what a changed stage can never use again; ``checks`` the
+output paths that passed the check for collisions (a digest of templates and items),
+so an unchanged item set is not checked path by path again.
 
 A store that cannot be read (not a database, truncated, another program's, or
 written by a newer flow) is set aside under a new name and everything reruns:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runner import __version__
@@ -89,8 +90,20 @@ def out_key(sc: StageChain, item: Item) -> str:
     value): its index where a template has ``{index}``, its glob's folder where one has
     ``{relpath}``. Equal keys under one signature mean equal paths, known without
     filling the templates again."""
+    return out_keyer(sc)(item)
+
+
+def out_keyer(sc: StageChain) -> Callable[[Item], str]:
+    """:func:`out_key` for the items of one stage (the templates read once)."""
     uses = _uses(tuple(o.template for o in sc.outputs))
-    return f"{item.index if 'index' in uses else ''}\0{item.root if 'relpath' in uses else ''}"
+    index, relpath = "index" in uses, "relpath" in uses
+    if index and relpath:
+        return lambda it: f"{it.index}\0{it.root}"
+    if index:
+        return lambda it: f"{it.index}\0"
+    if relpath:
+        return lambda it: f"\0{it.root}"
+    return lambda it: "\0"
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,7 +23,7 @@ changed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -37,7 +37,7 @@ from runner.files.identity import (
 from runner.files.inputs import Item
 from runner.files.journal import DROPPED, FAILED, INCOMPLETE, Journal, Record, Slot
 from runner.plan import Stage
-from runner.run.chains import StageSig, item_outs, out_key, planned_outs
+from runner.run.chains import StageSig, item_outs, out_key, out_keyer, planned_outs
 from runner.run.prepare import Prepared
 
 NEW = "new"
@@ -154,8 +154,11 @@ class Judge:
     def items(self, st: Stage, items: Sequence[Item]) -> list[tuple[Verdict, Key]]:
         """The verdict on each item of an item-by-item stage, and its key."""
         sc, sig, snap = self.prep.chains[st.id], self.sigs[st.id].sig, self.snap
-        keys = [snap.ident(it.source, it.value) if it.value is not NOT_NEEDED
-                or it.source is not None else (None, None) for it in items]
+        if all(it.source is not None for it in items):  # files: the common, fast case
+            keys = snap.file_idents([it.source for it in items])  # type: ignore[misc]
+        else:
+            keys = [snap.ident(it.source, it.value) if it.value is not NOT_NEEDED
+                    or it.source is not None else (None, None) for it in items]
         self.seen.setdefault(st.id, set()).update(hash(ident) for ident, _ in keys)
         if self.force:
             verdicts = [Verdict(True, FORCED)] * len(items)
@@ -165,10 +168,11 @@ class Judge:
                                                  if i is not None and i not in recs])
             # Nobody takes this stage's values: an up-to-date item's value is not read.
             quiet = Verdict(False, UP_TO_DATE) if not self.consumers(st) else None
+            okey = out_keyer(sc) if sc.outputs else None
             verdicts = []
             for it, (ident, stat) in zip(items, keys, strict=True):
                 rec = recs.get(ident) if ident is not None else None
-                why = NEW if rec is None else self._stale(rec, stat, st, it)
+                why = NEW if rec is None else self._stale(rec, stat, st, it, okey)
                 if why is None and quiet is not None and rec.status != DROPPED:
                     verdicts.append(quiet)
                     continue
@@ -196,15 +200,17 @@ class Judge:
     def _changed(self, st: Stage, slot: Slot) -> str:
         return CODE if slot.code != self.sigs[st.id].code else SETTINGS
 
-    def _stale(self, rec: Record, stat: Stat, st: Stage, item: Item | None) -> str | None:
+    def _stale(self, rec: Record, stat: Stat, st: Stage, item: Item | None,
+               okey: Callable[[Item], str] | None = None) -> str | None:
         """Why a record does not hold any more, or None when it does; ``item`` None: a
-        stage judged as a whole (its outputs are its fixed paths)."""
+        stage judged as a whole (its outputs are its fixed paths). ``okey``: the stage's
+        :func:`~runner.run.chains.out_keyer`, when it writes a file per item."""
         if rec.status in (FAILED, INCOMPLETE):
             return FAILED_LAST
         if (rec.size, rec.mtime) != (stat or (None, None)):
             return SOURCE
         sc = self.prep.chains[st.id]
-        if item is not None and sc.outputs and rec.okey == out_key(sc, item):
+        if item is not None and okey is not None and rec.okey == okey(item):
             # The same paths as then (no template filled): are they the files it wrote?
             gone = self.snap.unchanged(rec.outs)
             return None if gone is None else OUTPUT_MISSING if gone == "missing" \
