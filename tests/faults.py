@@ -54,8 +54,9 @@ def _hit(value: Any, at: Any) -> bool:
 
 def _mark(mark: str | None) -> None:
     """Write this moment (time.monotonic(), the same clock in every process) to ``mark``."""
-    if mark:
-        Path(mark).write_text(f"{time.monotonic()!r} {os.getpid()}\n")
+    if mark:  # whole or absent: a reader that sees the file sees what it says
+        Path(f"{mark}.tmp").write_text(f"{time.monotonic()!r} {os.getpid()}\n")
+        os.replace(f"{mark}.tmp", mark)
 
 
 # -- steps: dying ---------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The Dask executor (SPEC section 5): what it does beyond the executor contract (which
-``test_executor_contract.py`` checks on a real LocalCluster), and the real `flow` command
-with ``--executor dask`` giving what the local executor gives.
+``test_executor_contract.py`` checks on a LocalCluster and on real processes), with the
+real `flow` command: on flow's own local cluster, and on a cluster of real ``dask
+scheduler`` and ``dask worker`` processes started once for this module, each worker with
+its own temporary folder and pid namespace as on another machine (only the working
+directory is shared), so workers are told apart by their addresses.
 
 Skipped when dask.distributed is not installed (``pip install ".[dask]"`` brings it).
 """
@@ -10,44 +13,371 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("distributed")
 
-from runner.execute.base import ExecutorOptions, Task
+from runner.execute.base import Done, ExecutorOptions, Lost, Task
 from runner.execute.dask.executor import DaskExecutor
 from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
-from tests.executor_kit import chain, items, wait_all
+from tests.dask_procs import ProcCluster
+from tests.executor_kit import chain, items, wait_all, wait_for
+from tests.test_e2e_faults import running_flow, wait_session_empty
+from tests.timing import limit
 
-# -- capacity: what the scheduler reports --------------------------------------------------
+# Steps for a test's workflow folder: ``gate`` holds items from ``at`` on until the file
+# ``path`` exists (the test then does something to the cluster while every worker is busy;
+# each worker that waits there says so with a file), ``where`` is the worker's address.
+STEPS = """\
+import os, time
 
-def test_capacity_follows_the_threads_the_scheduler_reports(tmp_path):
-    from distributed import LocalCluster
+def _me():
+    from distributed import get_worker
+    return get_worker().address
 
-    with LocalCluster(n_workers=0, threads_per_worker=2, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        ex = DaskExecutor(cluster.scheduler_address)
-        ex.start(ExecutorOptions(workers=3, extra_paths=(faults.import_root(),)))
-        try:
-            assert ex.capacity() == 6  # no worker yet: two tasks per worker asked for
-            cluster.scale(2)  # two workers of two threads join
-            end = time.monotonic() + 20
-            while ex.capacity() != 8:
-                assert time.monotonic() < end, f"capacity stayed {ex.capacity()}"
-                time.sleep(0.1)
-            ex.submit(Task("s", 1, chain(("square", {})), items=items(range(4))))
-            assert wait_all(ex, 1, timeout=15.0)[1].result.values == \
-                tuple((i, i * i) for i in range(4))
-        finally:
-            ex.close()
+def gate(value, path, at=0):
+    if value >= at and not os.path.exists(path):
+        open(f"{path}.waiting." + _me().encode().hex(), "w").close()
+        while not os.path.exists(path):
+            time.sleep(0.02)
+    return value
+
+def where(value):
+    return _me()
+"""
 
 
-# -- the flow command ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def procs(tmp_path_factory: pytest.TempPathFactory):
+    cluster = ProcCluster(tmp_path_factory.mktemp("procs"), workers=2, own_tmp=True,
+                          own_pids=True)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def cluster(procs: ProcCluster) -> ProcCluster:
+    """The module's cluster with its two workers (a test before may have ended one)."""
+    procs.ensure(2)
+    return procs
+
+
+def gated_wf(folder: Path, count: int, at: int) -> None:
+    """``count`` numbers through the gate (items from ``at`` on wait for ``folder/go``),
+    then each replaced by the address of the worker that ran it, written to where.json."""
+    (folder / "helpers.py").write_text(STEPS)
+    (folder / "wf.yaml").write_text(f"""\
+flow: 1
+name: gated
+inputs:
+  xs: {{values: {list(range(count))}}}
+steps:
+  - id: wait
+    from: xs
+    uses: py:helpers:gate
+    with: {{path: "{folder / 'go'}", at: {at}}}
+    parallel: {{chunksize: 1}}
+  - id: who
+    uses: py:helpers:where
+  - id: out
+    uses: io.write
+    with: {{to: where.json, as_list: true}}
+""")
+
+
+def start_gated(folder: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml", "--no-live",
+                             "--report", "report.json", *args], cwd=folder,
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def at_gate(folder: Path, count: int) -> set[str]:
+    """Wait until ``count`` workers hold an item at the gate; their addresses."""
+    def waiting() -> set[str]:
+        return {bytes.fromhex(p.name.rpartition(".")[2]).decode()
+                for p in folder.glob("go.waiting.*")}
+    wait_for(lambda: len(waiting()) >= count, timeout=30.0)
+    return waiting()
+
+
+def ran_on(folder: Path) -> list[str]:
+    return json.loads((folder / "where.json").read_text())
+
+
+def failures(folder: Path) -> list[tuple[str, str]]:
+    return [(f["item"], f["reason"])
+            for f in json.loads((folder / "report.json").read_text())["failures"]]
+
+
+# -- capacity: what the scheduler reports, as workers join and leave ------------------------
+
+def test_capacity_follows_workers_that_join_and_leave(cluster):
+    ex = DaskExecutor(cluster.address)
+    ex.start(ExecutorOptions(workers=5, extra_paths=(faults.import_root(),)))
+    try:
+        assert ex.capacity() == 4  # two workers of one thread: one task running, one waiting
+        joined = cluster.add_worker()
+        wait_for(lambda: ex.capacity() == 6, timeout=10.0)
+        # Tasks of 0.2 s each: one at a time is enough to keep Dask's overhead small.
+        ex.submit(Task("s", 1, chain(("sleep_at", {"seconds": 0.05}), ("square", {})),
+                       items=items(range(4))))
+        assert wait_all(ex, 1, timeout=15.0)[1].result.values == \
+            tuple((i, i * i) for i in range(4))
+        cluster.kill_whole(joined)
+        wait_for(lambda: ex.capacity() == 4, timeout=10.0)
+    finally:
+        ex.close()
+
+
+def test_small_tasks_share_dask_tasks_so_its_overhead_stays_small(cluster):
+    from distributed import get_task_stream
+
+    ex = DaskExecutor(cluster.address)
+    ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
+    try:
+        def run(first: int, count: int) -> None:
+            for tid in range(first, first + count):
+                ex.submit(Task("s", tid, chain(("square", {})), items=items([tid, -tid])))
+            got = wait_all(ex, count, timeout=30.0)
+            assert all(c.result.values == ((0, tid * tid), (1, tid * tid))
+                       for tid, c in got.items())
+
+        run(0, 4)  # what a task of this stage costs: microseconds
+        assert ex.capacity() > 4  # so more of them are taken at once...
+        with get_task_stream(client=cluster.client) as stream:
+            for first in range(100, 400, 100):
+                run(first, 100)
+        assert len(stream.data) < 300 / 5, len(stream.data)  # ...in far fewer Dask tasks
+    finally:
+        ex.close()
+
+
+def test_a_worker_that_joins_mid_run_takes_work(cluster, tmp_path):
+    gated_wf(tmp_path, count=16, at=0)
+    before = cluster.addresses()
+    proc = start_gated(tmp_path, "--scheduler", cluster.address)
+    try:
+        at_gate(tmp_path, 2)  # both workers hold an item at the gate
+        joined = cluster.add_worker()
+        [newcomer] = cluster.addresses() - before
+        assert newcomer in at_gate(tmp_path, 3)  # flow saw the threads grow, sent it work
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        (tmp_path / "go").touch()  # whatever happened, no item of it holds a worker
+    assert proc.returncode == 0, out + err
+    assert len(ran_on(tmp_path)) == 16 and newcomer in ran_on(tmp_path)
+    cluster.kill_whole(joined)  # back to two
+
+
+def test_a_worker_that_leaves_mid_run_loses_nothing(cluster, tmp_path):
+    gated_wf(tmp_path, count=12, at=0)
+    proc = start_gated(tmp_path, "--scheduler", cluster.address)
+    try:
+        at_gate(tmp_path, 2)
+        cluster.kill_whole(cluster.live()[0])  # worker and nanny: gone, nobody tells flow why
+        (tmp_path / "go").touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        (tmp_path / "go").touch()  # whatever happened, no item of it holds a worker
+    assert proc.returncode == 0, out + err
+    assert failures(tmp_path) == []
+    assert len(ran_on(tmp_path)) == 12  # its items ran again on the other worker
+
+
+# -- deaths and timeouts, named exactly, on workers that share nothing but the workdir -------
+
+def test_a_killed_worker_fails_its_item_and_costs_one_worker(cluster, tmp_path):
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: where
+inputs:
+  xs: {range: {start: 0, stop: 40}}
+steps:
+  - id: die
+    from: xs
+    uses: py:tests.faults:kill_at
+    with: {at: 30}
+  - id: who
+    uses: py:helpers:where
+  - id: out
+    uses: io.write
+    with: {to: where.json, as_list: true}
+""")
+    (tmp_path / "helpers.py").write_text(STEPS)
+    before = cluster.addresses()
+    # The scheduler keeps Dask's default allowed-failures (3): it would rerun the killing
+    # task on the other worker, and kill it too, but flow's marker refuses the rerun.
+    res = run_flow("run", "wf.yaml", "--scheduler", cluster.address, "--report",
+                   "report.json", "--no-live", cwd=tmp_path, timeout=60)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "(dask)" in res.stdout and "Traceback" not in res.stderr
+    assert failures(tmp_path) == [("item 30 (30)", "worker died")]
+    cluster.wait_workers(2)
+    after = cluster.addresses()
+    assert len(ran_on(tmp_path)) == 39 and set(ran_on(tmp_path)) <= before | after
+    assert len(before - after) == 1, (before, after)  # its nanny started it again
+
+
+@pytest.mark.timing
+def test_a_timeout_on_a_remote_style_worker_restarts_it_and_names_the_item(cluster, tmp_path):
+    (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: hang
+inputs:
+  xs: {range: {start: 0, stop: 12}}
+steps:
+  - id: hang
+    from: xs
+    uses: py:tests.faults:sleep_at
+    with: {at: 5, seconds: 60}
+    timeout: 1
+  - id: who
+    uses: py:helpers:where
+  - id: out
+    uses: io.write
+    with: {to: where.json, as_list: true}
+""")
+    (tmp_path / "helpers.py").write_text(STEPS)
+    before = cluster.addresses()
+    t0 = time.monotonic()
+    res = run_flow("run", "wf.yaml", "--scheduler", cluster.address, "--report",
+                   "report.json", "--no-live", cwd=tmp_path, timeout=60)
+    took = time.monotonic() - t0
+    print(f"\n[timing] a 60 s item with timeout 1 s on a remote-style worker: run {took:.2f} s")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert failures(tmp_path) == [("item 5 (5)", "timed out after 1 s")]
+    assert len(ran_on(tmp_path)) == 11
+    assert took < limit(10.0)
+    cluster.wait_workers(2)
+    assert len(before - cluster.addresses()) == 1  # the hung one was restarted
+
+
+def test_a_timeout_on_a_two_thread_worker_spares_the_item_of_the_other_thread(tmp_path):
+    cluster = ProcCluster(tmp_path / "two", workers=1, nthreads=2)
+    ex = DaskExecutor(cluster.address)
+    try:
+        ex.start(ExecutorOptions(workers=2, extra_paths=(faults.import_root(),)))
+        ex.submit(Task("s", 1, chain(("sleep_at", {"seconds": 60}), timeout=1),
+                       items=items([0])))
+        ex.submit(Task("s", 2, chain(("sleep_at", {"seconds": 0.5}), ("square", {}),
+                                     timeout=5), items=items([3, 4, 5])))
+        got = wait_all(ex, 2, timeout=30.0)
+        assert isinstance(got[1], Lost) and got[1].timed_out and got[1].offset == 0
+        # Its neighbour was ended with the worker, through no fault of its own: it ran again.
+        assert isinstance(got[2], Done) and got[2].result.values == ((0, 9), (1, 16), (2, 25))
+    finally:
+        ex.close()
+        cluster.close()
+
+
+def test_a_task_run_again_after_it_wrote_leaves_the_right_whole_output(cluster, tmp_path):
+    make_photos(tmp_path / "photos", count=4, size=(320, 240))
+    (tmp_path / "once.py").write_text("""\
+import os, signal
+
+def die_once(value, flag):
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return value
+    os.kill(os.getpid(), signal.SIGKILL)  # after the item's output was written
+""")
+    for where, args in (("local", ()), ("dask", ("--scheduler", cluster.address))):
+        (tmp_path / f"{where}.yaml").write_text(f"""\
+flow: 1
+name: twice
+inputs:
+  photos: {{glob: "photos/*.jpg"}}
+steps:
+  - id: shrink
+    from: photos
+    uses: image.thumbnail
+    with: {{size: 64}}
+  - id: save
+    uses: image.save
+    with: {{to: "{where}/{{stem}}.jpg"}}
+  - id: die
+    uses: py:once:die_once
+    with: {{flag: "{tmp_path / where}.flag"}}
+    retries: 1
+""")
+        res = run_flow("run", f"{where}.yaml", *args, "--no-live", cwd=tmp_path, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert (tmp_path / f"{where}.flag").exists()  # one item's worker was killed once
+    local = sorted((tmp_path / "local").iterdir())
+    assert len(local) == 4 and [p.name for p in (tmp_path / "dask").iterdir()
+                                if p.name.startswith(".")] == []
+    for p in local:
+        assert (tmp_path / "dask" / p.name).read_bytes() == p.read_bytes()
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+
+@pytest.mark.timing
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_ctrl_c_on_flows_own_cluster_exits_130_fast_and_leaves_no_process(tmp_path, when):
+    gated_wf(tmp_path, count=8, at=0)
+    with running_flow(tmp_path, "wf.yaml", "--executor", "dask", "--no-live") as proc:
+        if when == "starting":  # its first processes are there: the cluster is starting
+            wait_for(lambda: len(faults.descendants_of(proc.pid)) >= 1, timeout=30.0)
+        else:
+            wait_for(lambda: len(faults.descendants_of(proc.pid)) >= 3, timeout=30.0)
+            time.sleep(1.0)  # its workers hold items at the gate
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+        left = wait_session_empty(proc.pid, max(0.1, limit(2.0) - took))
+    print(f"\n[timing] Ctrl-C on flow's own Dask cluster ({when}) to exit: {took:.2f} s")
+    assert proc.returncode == 130, out + err
+    assert took < limit(2.0)
+    assert left == []
+    assert "Traceback" not in out + err
+    if when == "starting":
+        assert err.strip() == "interrupted", err
+
+
+@pytest.mark.timing
+def test_ctrl_c_on_a_cluster_ends_flows_tasks_and_leaves_it_usable(cluster, tmp_path):
+    gated_wf(tmp_path, count=8, at=0)
+    proc = start_gated(tmp_path, "--scheduler", cluster.address)
+    try:
+        held = at_gate(tmp_path, 2)
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        (tmp_path / "go").touch()  # whatever happened, no item of it holds a worker
+    print(f"\n[timing] Ctrl-C on a cluster's run to exit: {took:.2f} s")
+    assert proc.returncode == 130, out + err
+    assert took < limit(2.0)
+    assert "Traceback" not in out + err
+    # The workers that held flow's tasks were ended (a thread cannot be stopped) and their
+    # nannies started new ones: the next run has the whole cluster.
+    wait_for(lambda: not held & cluster.addresses(), timeout=limit(2.0))
+    cluster.wait_workers(2)
+    (tmp_path / "go").touch()
+    res = run_flow("run", "wf.yaml", "--scheduler", cluster.address, "--no-live",
+                   cwd=tmp_path, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert len(ran_on(tmp_path)) == 8
+
+
+# -- the flow command on its own cluster ----------------------------------------------------
 
 def test_squares_on_dask_sum_like_local(tmp_path):
     shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
@@ -61,7 +391,7 @@ def test_squares_on_dask_sum_like_local(tmp_path):
     assert sums["dask"] == sums["local"] == sum(i * i for i in range(100000))
 
 
-def test_images_on_dask_match_local_byte_for_byte(tmp_path):
+def test_images_on_dask_match_local_byte_for_byte_and_rerun_skips(tmp_path):
     photos = make_photos(tmp_path / "photos", count=6, size=(320, 240))
     shutil.copy(REPO / "workflows" / "resize.yaml", tmp_path / "resize.yaml")
     for ex in ("local", "dask"):
@@ -73,6 +403,13 @@ def test_images_on_dask_match_local_byte_for_byte(tmp_path):
     assert [p.stem for p in local] == sorted(p.stem for p in photos)
     for p in local:
         assert (tmp_path / "build" / "dask" / p.name).read_bytes() == p.read_bytes()
+    again = run_flow("run", "resize.yaml", "-p", "photos=photos", "-p", "size=64",
+                     "-p", "out=build/dask", "--executor", "dask", "--json", cwd=tmp_path,
+                     timeout=60)
+    assert again.returncode == 0, again.stdout + again.stderr
+    ends = [json.loads(line) for line in again.stdout.splitlines()
+            if '"stage_finished"' in line]
+    assert ends and all(e["skipped"] == e["done"] + e["skipped"] > 0 for e in ends), ends
 
 
 def test_py_step_from_the_workflow_folder_and_a_killed_item_on_dask(tmp_path):
@@ -99,49 +436,9 @@ steps:
                    timeout=60)
     assert res.returncode == 1, res.stdout + res.stderr  # the workflow's executor: dask
     assert "(dask)" in res.stdout and "Traceback" not in res.stderr
-    failures = json.loads((tmp_path / "report.json").read_text())["failures"]
-    assert [(f["item"], f["reason"]) for f in failures] == [("item 7 (7)", "worker died")]
+    assert failures(tmp_path) == [("item 7 (7)", "worker died")]
     assert json.loads((tmp_path / "tripled.json").read_text()) == \
         [3 * i for i in range(20) if i != 7]
-
-
-def test_scheduler_address_runs_on_that_cluster_and_a_death_costs_one_worker(tmp_path):
-    from distributed import LocalCluster
-
-    faults.beside(tmp_path)
-    (tmp_path / "wf.yaml").write_text("""\
-flow: 1
-name: where
-inputs:
-  xs: {range: {start: 0, stop: 40}}
-steps:
-  - id: die
-    from: xs
-    uses: py:tests.faults:kill_at
-    with: {at: 30}
-  - id: who
-    uses: py:tests.faults:pid
-  - id: out
-    uses: io.write
-    with: {to: pids.json, as_list: true}
-""")
-    # That cluster keeps Dask's default allowed-failures (3): the scheduler would rerun the
-    # killing task on the other worker, and kill it too, but flow refuses the rerun.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        before = set(faults.descendants_of(os.getpid()))
-        res = run_flow("run", "wf.yaml", "--executor", "dask", "--scheduler",
-                       cluster.scheduler_address, "--report", "report.json", "--no-live",
-                       cwd=tmp_path, timeout=60)
-        after = set(faults.descendants_of(os.getpid()))
-        assert res.returncode == 1, res.stdout + res.stderr
-        assert "(dask)" in res.stdout and "Traceback" not in res.stderr
-    failures = json.loads((tmp_path / "report.json").read_text())["failures"]
-    assert [(f["item"], f["reason"]) for f in failures] == [("item 30 (30)", "worker died")]
-    # Its workers (children of this process) ran every other item; one of them was replaced.
-    pids = json.loads((tmp_path / "pids.json").read_text())
-    assert len(pids) == 39 and set(pids) <= before | after, (pids, before, after)
-    assert len(before - after) == 1, (before, after)
 
 
 def test_without_dask_the_dask_executor_is_a_clear_error(tmp_path):

@@ -176,6 +176,7 @@ class ExecutorOptions:
     worker_memory_mb: int | None = None  # address-space cap per worker
     preload: tuple[str, ...] = ()  # modules workers import once at start
     extra_paths: tuple[str, ...] = field(default=())  # sys.path entries (the workflow's folder)
+    scratch: str | None = None  # a folder of this run that every worker sees, or None
 
 
 class Executor(ABC):

@@ -225,7 +225,8 @@ def _start_executors(runs: dict[str, StageRun], options: RunOptions, workflow: W
                 workers=1 if kind == "serial" else pool_size,
                 max_tasks_per_worker=options.max_tasks_per_worker,
                 worker_memory_mb=options.worker_memory_mb, preload=PRELOAD,
-                extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),)))
+                extra_paths=(os.path.dirname(os.path.abspath(workflow.path)),),
+                scratch=spill_dir(workflow.workdir)))
             made[kind] = ex
     except BaseException:
         for ex in made.values():

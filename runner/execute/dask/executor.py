@@ -1,18 +1,20 @@
 """The Dask executor: tasks on a ``dask.distributed`` cluster (SPEC section 5).
 
-With an address flow connects to that scheduler; without, it starts a LocalCluster
-of worker processes on 127.0.0.1 and ends it after the run. A task travels pickled
-(one that cannot be pickled fails here, at once); a worker runs it with
-:func:`runner.execute.chain.run_task` and sends back the result pickled by
-:func:`runner.execute.local.worker.pack`, so a value that cannot travel fails its item.
+With an address flow connects to that scheduler; without, it starts a LocalCluster of
+single-thread worker processes on 127.0.0.1 and ends it after the run
+(:mod:`runner.execute.dask.cluster`). Tasks travel pickled, a few per Dask submission
+when they are small (:mod:`runner.execute.dask.jobs`); a worker runs them with
+:func:`runner.execute.dask.task.run_on_worker` and sends back results pickled by
+:func:`runner.execute.wire.pack`, so a value that cannot travel fails its item.
 Completions come through future callbacks into a queue that ``poll`` drains.
 
-Dask cannot say which item a dead worker was on, nor stop a running thread. So a
-worker writes where it is into a small memory-mapped file per task (a store per
-item) in a folder of this machine; a monitor thread reads them to name the item a
-dead worker held, and SIGKILLs a worker past its chain's timeout (its nanny starts
-a new one). Workers on other machines cannot see that folder: there a dead
-worker's task is lost without its item, and timeouts are not enforced.
+Dead workers and timeouts are the nannies' business, wherever they run: flow registers
+:class:`runner.execute.dask.watch.Watch` on every nanny, which names the item a dead
+worker held and ends a worker past an item's timeout (its nanny starts it again), and
+says so on the run's event topic. Flow's monitor thread turns that news into
+:class:`Lost` completions. A submission whose future fails without news for
+:data:`NEWS_WAIT` seconds lost a worker that left whole (nanny and all): it is sent
+again; on a cluster with workers that have no nanny it is lost without an item.
 
 dask is imported only when an executor starts: without it, a FlowError, not a traceback.
 """
@@ -20,15 +22,12 @@ dask is imported only when an executor starts: without it, a FlowError, not a tr
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import pickle
-import shutil
-import tempfile
+import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import FlowError
@@ -42,51 +41,19 @@ from runner.execute.base import (
     Task,
 )
 from runner.execute.chain import reason_of
-from runner.execute.dask import filetrack
+from runner.execute.dask import cluster as clusters
+from runner.execute.dask import jobs
+from runner.execute.dask.jobs import Batch
 from runner.execute.wire import fail_all, unpack
-from runner.procs import ctrl_c_held, pid_alive
 
-__all__ = ["DaskExecutor", "run_on_worker"]
+__all__ = ["DaskExecutor"]
 
-MONITOR_EVERY = 0.05  # seconds between the monitor's looks at the tracking files
+MONITOR_EVERY = 0.05  # seconds between the monitor's looks at what is overdue
 THREADS_EVERY = 1.0  # seconds between asking the scheduler how many threads its workers have
-MAX_REQUEUE = 3  # resends of a task lost through no fault of its own (see _on_done)
+NEWS_WAIT = 3.0  # seconds a failed submission waits for its watcher's word
+MAX_REQUEUE = 3  # resends of a task lost through no fault of its own
 NEEDS_DASK = 'the dask executor needs dask: pip install "flow[dask]"'
-
-
-def run_on_worker(payload: bytes, track: str | None, paths: tuple[str, ...]) -> bytes:
-    """What a Dask worker runs: the pickled task in, the pickled TaskResult out.
-
-    ``paths`` (the workflow's folder, for ``py:`` steps) go on ``sys.path`` here, per task,
-    so that workers which join later or replace dead ones have them too.
-    """
-    import sys
-
-    from runner.execute.chain import run_task
-    from runner.execute.wire import Unreadable, pack
-
-    sys.path[:0] = [p for p in paths if p not in sys.path]
-    tracker: filetrack.FileTracker | None = None
-    if track:
-        with contextlib.suppress(OSError, ValueError):  # before unpickling: a task that
-            tracker = filetrack.FileTracker(track)  # kills its reader is tracked too
-            # DiedBefore goes up: the one error left to reach Dask, on purpose
-    try:
-        task = pickle.loads(payload)
-    except BaseException as exc:  # noqa: BLE001
-        return pickle.dumps(Unreadable(reason_of(exc)))
-    result = run_task(task, tracker)
-    if tracker is not None:
-        tracker.returned()
-    return pack(result, task)
-
-
-@dataclass(frozen=True)
-class _Job:
-    task: Task
-    future: Any  # distributed.Future
-    track: str | None  # its tracking file, when workers are on this machine
-    requeued: int = 0
+MARKS = "dask-began"  # the folder of began-markers in ExecutorOptions.scratch
 
 
 class DaskExecutor(Executor):
@@ -95,13 +62,18 @@ class DaskExecutor(Executor):
 
     def __init__(self, address: str | None = None) -> None:
         self.address = address
-        self._client: Any = None
-        self._cluster: Any = None
+        self._cluster: clusters.Cluster | None = None
         self._out = Completions()
-        self._lock = threading.Lock()  # guards _pending
-        self._pending: dict[str, _Job] = {}
+        self._lock = threading.Lock()  # guards _pending, _buffer, _requeued
+        self._pending: dict[str, Batch] = {}  # by Dask key
+        self._buffer: dict[str, list[tuple[Task, bytes]]] = {}  # by stage: not yet sent
+        self._requeued: dict[tuple[str, int], int] = {}
+        self._dead: set[str] = set()  # workers the watchers said died
+        self._sizer = jobs.Sizer()
+        self._news: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._run = uuid.uuid4().hex[:12]
         self._paths: tuple[str, ...] = ()
-        self._track_dir = ""  # set when every worker sees it, shares our pids and clock
+        self._marks: str | None = None
         self._stop = threading.Event()
         self._closed = False
         self._workers = 1  # what flow asked for: the capacity when the cluster says nothing
@@ -113,61 +85,51 @@ class DaskExecutor(Executor):
         """Connect to ``address`` or start a local cluster; a FlowError if that fails."""
         t0 = time.perf_counter()
         try:
-            import dask
-            from distributed import Client, LocalCluster
+            import distributed  # noqa: F401 - only: is it there?
         except ImportError:
             raise FlowError.single(NEEDS_DASK, file="command line") from None
-        # A dead worker fails its task at once (flow retries by its own rules), and a
-        # worker holds only the task it runs, so its death takes no queued task along.
-        conf = {"distributed.scheduler.allowed-failures": 0,
-                "distributed.scheduler.worker-saturation": 1.0}
         self._paths = tuple(options.extra_paths)
         self._workers = max(1, options.workers)
+        self._marks = _marks_dir(options.scratch)
+        clusters.quiet_logs()
         try:
-            with dask.config.set(conf), ctrl_c_held():  # no Ctrl-C mid-import in its processes
-                if self.address is None:
-                    mem = f"{options.worker_memory_mb}MiB" if options.worker_memory_mb else "auto"
-                    self._cluster = LocalCluster(
-                        n_workers=max(1, options.workers), threads_per_worker=1,
-                        processes=True, dashboard_address=None, host="127.0.0.1",
-                        memory_limit=mem, silence_logs=logging.CRITICAL)
-                    self._client = Client(self._cluster)
-                else:
-                    self._client = Client(self.address, timeout="10s")
-            filetrack.sweep()
-            track_dir = tempfile.mkdtemp(prefix=f"{filetrack.DIR_PREFIX}{os.getpid()}-")
-            self._track_dir = track_dir  # removed by _shutdown in any case
-            here = filetrack.machine(track_dir)  # workers lacking flow fail here, clearly
-            if any(v != here for v in self._client.run(filetrack.machine, track_dir).values()):
-                self._track_dir = ""
-                shutil.rmtree(track_dir, ignore_errors=True)
+            if self.address is None:
+                with clusters.sigint_blocked():
+                    self._cluster = clusters.start_local(options)
+            else:
+                self._cluster = clusters.connect(self.address)
+            self._watch()
             with contextlib.suppress(Exception):  # not known: the fallback of capacity()
-                self._count_threads()
+                self._threads = self._cluster.threads()
         except Exception as exc:  # noqa: BLE001 - the user's address, or this machine
             self._shutdown()
             where = f"the Dask scheduler at {self.address}" if self.address else \
                 "a local Dask cluster"
             raise FlowError.single(f"cannot use {where}: {reason_of(exc)}",
                                    file="command line") from None
-        threading.Thread(target=self._watch, name="flow-dask-monitor", daemon=True).start()
+        except BaseException:  # Ctrl-C while it started: nothing may be left behind
+            self._cancel_cluster()
+            raise
+        threading.Thread(target=self._monitor, name="flow-dask-monitor", daemon=True).start()
         self.startup_seconds = time.perf_counter() - t0
 
-    def capacity(self) -> int:
-        """Two tasks per worker thread the scheduler reports (one running, one waiting);
-        before any worker has joined, or if the scheduler cannot say, two per worker asked for."""
-        return 2 * (self._threads or self._workers)
+    def _watch(self) -> None:
+        from runner.execute.dask.watch import NAME, Watch, topic
 
-    def _count_threads(self) -> None:
-        client = self._client
-        if client is not None:
-            self._threads = sum(client.nthreads().values())
+        assert self._cluster is not None
+        client = self._cluster.client
+        client.register_plugin(Watch(), name=NAME)
+        client.subscribe_topic(topic(self._run), self._on_news)
+
+    def capacity(self) -> int:
+        """Two submissions per worker thread the scheduler reports (one running, one
+        waiting), each of as many tasks as the stage's small tasks need; before any worker
+        has joined, or if the scheduler cannot say, per worker asked for."""
+        return 2 * (self._threads or self._workers) * self._sizer.widest()
 
     def submit(self, task: Task) -> None:
-        """Send ``task`` to the cluster; returns at once."""
-        self._send(task, 0)
-
-    def _send(self, task: Task, requeued: int) -> None:
-        if self._client is None or self._closed:
+        """Queue ``task`` for the cluster; it leaves at the latest at the next ``poll``."""
+        if self._cluster is None or self._closed:
             raise RuntimeError("DaskExecutor is not running")
         try:  # here: a task that does not pickle fails at once, not in Dask's loop
             payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
@@ -175,33 +137,74 @@ class DaskExecutor(Executor):
             self._out.put(Done(task, fail_all(
                 task, f"task could not be passed to a worker: {reason_of(exc)}")))
             return
-        key = f"flow-{task.stage}-{task.task_id}-{uuid.uuid4().hex[:8]}"
-        track = os.path.join(self._track_dir, key) if self._track_dir else None
         with self._lock:
-            future = self._client.submit(run_on_worker, payload, track, self._paths, key=key,
-                                         pure=False)
-            self._pending[key] = _Job(task, future, track, requeued)
-        future.add_done_callback(self._on_done)
+            waiting = self._buffer.setdefault(task.stage, [])
+            waiting.append((task, payload))
+            full = len(waiting) >= self._sizer.batch(task.stage) * (self._threads or 1)
+        if full:
+            self._flush()
 
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
+        self._flush()
         return self._out.take(timeout)
 
+    def _flush(self) -> None:
+        """Send what ``submit`` queued, in submissions of the stage's batch size."""
+        with self._lock:
+            buffered, self._buffer = self._buffer, {}
+        parts = [part for stage, entries in buffered.items()
+                 for part in jobs.split(entries, self._sizer.batch(stage), self._threads or 1)]
+        if parts:
+            self._send([[t for t, _ in part] for part in parts],
+                       [[p for _, p in part] for part in parts])
+
+    def _send(self, groups: list[list[Task]], payloads: list[list[bytes]]) -> None:
+        """One Dask submission per group of tasks, all in one message to the scheduler."""
+        from runner.execute.dask.task import Ticket, run_on_worker
+
+        cluster = self._cluster
+        if cluster is None or self._closed:
+            return
+        batches, tickets = [], []
+        for tasks in groups:
+            key = f"flow-{tasks[0].stage}-{tasks[0].task_id}-{uuid.uuid4().hex[:8]}"
+            batches.append(Batch(key, tuple(tasks)))
+            tickets.append(Ticket(self._run, key, self._marks, self._paths,
+                                  tuple((t.task_id, t.chain.timeout) for t in tasks)))
+        with self._lock:
+            for batch in batches:
+                self._pending[batch.key] = batch
+            futures = cluster.client.map(run_on_worker, [tuple(p) for p in payloads], tickets,
+                                         key=[b.key for b in batches], pure=False)
+            for batch, future in zip(batches, futures, strict=True):
+                batch.future = future
+        for future in futures:
+            future.add_done_callback(self._on_done)
+
     def cancel(self) -> None:
-        """Stop now: tasks in flight are abandoned (never reported), their workers killed."""
+        """Stop now: tasks in flight are abandoned (never reported), the workers running
+        them ended (their nannies start new ones)."""
         self._closed = True
         self._stop.set()
         with self._lock:
-            jobs = list(self._pending.values())
+            batches = list(self._pending.values())
             self._pending.clear()
+            self._buffer.clear()
         self._out.clear()
-        for job in jobs:  # a running thread cannot be stopped: end its process (this machine)
-            rec = filetrack.read(job.track)
-            if rec is not None and rec[1]:
-                filetrack.kill(rec[0])
-        with contextlib.suppress(Exception):  # the cluster may be gone already
-            if jobs and self._client is not None:
-                self._client.cancel([j.future for j in jobs], force=True)
+        cluster = self._cluster
+        if cluster is not None and cluster.local is None and batches:
+            from runner.execute.dask.watch import end_run
+
+            with contextlib.suppress(Exception):  # the cluster may be gone already
+                cluster.client.cancel([b.future for b in batches], force=True)
+            with contextlib.suppress(Exception):  # a running thread cannot be stopped:
+                cluster.client.run(end_run, self._run, nanny=True, on_error="ignore")
+        self._cancel_cluster()
+
+    def _cancel_cluster(self) -> None:
+        if self._cluster is not None:
+            self._cluster.end_own_workers()  # flow's own: at once, not in an orderly close
         self._shutdown()
 
     def close(self) -> None:
@@ -213,90 +216,171 @@ class DaskExecutor(Executor):
             return
         self._closed = True
         self._stop.set()
-        self._shutdown()
+        if self._cluster is not None:  # flow's own workers are idle: no orderly goodbye
+            self._cluster.end_own_workers()
+        self._shutdown(tidy=True)
 
-    def _shutdown(self) -> None:
-        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
-        for thing in (client, cluster):
-            with contextlib.suppress(Exception):  # closing must never fail the run
-                if thing is not None:
-                    thing.close(timeout=5)
-        if self._track_dir:
-            shutil.rmtree(self._track_dir, ignore_errors=True)
-            self._track_dir = ""
+    def _shutdown(self, tidy: bool = False) -> None:
+        """Disconnect, or end flow's own cluster; ``tidy``: first remove this run's records
+        from every worker's host (the records of tasks that returned are gone already)."""
+        from runner.execute.dask.records import forget
 
-    # -- completions (on Dask's callback thread: must never raise) -----------------------------
-    def _claim(self, key: str) -> _Job | None:
+        cluster, self._cluster = self._cluster, None
+        if cluster is None:
+            return
+        if tidy and cluster.local is None:
+            with contextlib.suppress(Exception):
+                cluster.client.run(forget, self._run, on_error="ignore")
+        cluster.close()
+        forget(self._run)  # flow's own workers wrote on this host
+
+    # -- completions ---------------------------------------------------------------------------
+    def _claim(self, key: str) -> Batch | None:
         with self._lock:
             return self._pending.pop(key, None)
 
     def _on_done(self, future: Any) -> None:
-        job = None
-        try:
-            job = self._claim(future.key)
-            if job is None:
-                return  # lost already (the monitor saw it die or time out), or cancelled
-            try:
-                if future.status == "finished":
-                    self._out.put(Done(job.task, unpack(future.result(), job.task)))
+        """A submission's future settled (Dask's callback thread: must never raise)."""
+        with contextlib.suppress(BaseException):
+            with self._lock:
+                batch = self._pending.get(future.key)
+            if batch is None or batch.error is not None:
+                return  # lost already (the watcher told), or cancelled
+            if future.status == "finished":
+                try:
+                    results = future.result()
+                except BaseException:  # noqa: BLE001 - its worker died before we had it
+                    if self._claim(future.key) is not None:
+                        self._resend(list(batch.tasks))
                     return
-                exc = future.exception() if future.status == "error" else None
-            except BaseException as err:  # noqa: BLE001 - e.g. the result's holder died
-                exc = err
-            rec = filetrack.read(job.track)
-            innocent = job.track and (rec is None or not rec[1])  # never begun, or returned
-            if innocent and job.requeued < MAX_REQUEUE and not self._closed:
-                # It went down with a worker that another task killed (queued there, or
-                # its result still there): not its fault, run it again.
-                self._send(job.task, job.requeued + 1)
+                if self._claim(future.key) is None:
+                    return
+                for task, payload in zip(batch.tasks, results, strict=True):
+                    result = unpack(payload, task)
+                    self._sizer.learn(task.stage, result.seconds)
+                    self._out.put(Done(task, result))
                 return
-            name = type(exc).__name__ if exc is not None else "cancelled"
-            reason = "worker died" if name in ("KilledWorker", "DiedBefore") else \
-                f"lost on the Dask cluster: {reason_of(exc) if exc is not None else name}"
-            self._out.put(Lost(job.task, filetrack.offset_of(rec), reason))
-        except BaseException:  # noqa: BLE001
-            pass
-        finally:
-            if job is not None and job.track:
-                with contextlib.suppress(OSError):
-                    os.unlink(job.track)
+            exc = future.exception() if future.status == "error" else None
+            if _worker_lost(exc):  # the watcher has more to say: which task, which item
+                worker = getattr(getattr(exc, "last_worker", None), "address", "")
+                with self._lock:
+                    innocent = bool(worker) and worker in self._dead
+                    if not innocent:
+                        batch.error, batch.worker = "worker died", worker
+                        batch.deadline = time.monotonic() + NEWS_WAIT
+                if innocent and self._claim(future.key) is not None:
+                    self._resend(list(batch.tasks))  # it waited there, never began
+                return
+            if self._claim(future.key) is not None:
+                why = reason_of(exc) if exc is not None else future.status
+                batch.error = f"lost on the Dask cluster: {why}"
+                for lost in jobs.settle_silence(batch):
+                    self._out.put(lost)
 
-    # -- the monitor: dead workers and timeouts, on this machine ----------------------------------
-    def _watch(self) -> None:
+    def _on_news(self, event: Any) -> None:
+        """A watcher's word (the client's event loop: only queue it)."""
+        with contextlib.suppress(BaseException):
+            self._news.put(event[1])
+
+    def _monitor(self) -> None:
         asked = time.monotonic()
-        while not self._stop.wait(MONITOR_EVERY):
-            now = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                news = self._news.get(timeout=MONITOR_EVERY)
+            except queue.Empty:
+                news = None
             with contextlib.suppress(Exception):  # one bad look must not end the watch
-                self._look(now)
-            if now - asked >= THREADS_EVERY:  # workers come and go: capacity follows them
-                asked = now
+                if news is not None:
+                    self._heard(news)
+                self._overdue(time.monotonic())
+            if time.monotonic() - asked >= THREADS_EVERY:  # workers come and go
+                asked = time.monotonic()
                 with contextlib.suppress(Exception):  # keep the last count
-                    self._count_threads()
+                    if self._cluster is not None:
+                        self._threads = self._cluster.threads()
 
-    def _look(self, now: float) -> None:
-        with self._lock:
-            jobs = list(self._pending.values())
-        for job in jobs:
-            rec = filetrack.read(job.track)
-            if rec is None or not rec[1]:
-                continue  # untracked, not begun yet, or returned
-            limit, where = job.task.chain.timeout, filetrack.offset_of(rec)
-            if not pid_alive(rec[0]):
-                # Sooner than the scheduler's word, and a remote scheduler's allowed-failures
-                # (which we do not set) could otherwise rerun it on, and kill, another worker.
-                self._drop(job, Lost(job.task, where, "worker died"))
-            elif limit and now - rec[1] > limit and filetrack.read(job.track) == rec:
-                # Dask cannot stop a running thread: end the worker's process instead.
-                if self._drop(job, Lost(job.task, where, f"timed out after {limit:g} s",
-                                        timed_out=True)):
-                    filetrack.kill(rec[0])
+    def _heard(self, news: dict[str, Any]) -> None:
+        """A watcher's word: tasks lost at an item (a death or a timeout), and on a death,
+        which worker died (what else failed there never began: it is sent again)."""
+        if self._closed:
+            return
+        limit = news.get("limit") if news.get("why") == "timeout" else None
+        for key, task_id, offset in news.get("lost", ()):
+            batch = self._claim(str(key))
+            if batch is None:
+                continue  # it came back meanwhile
+            lost, again = jobs.settle_news(batch, task_id, offset, limit)
+            for c in lost:
+                self._out.put(c)
+            self._resend(again)
+            self._forget(batch)
+        for key, _, _ in news.get("again", ()):  # innocent: a timeout ended their worker
+            if (batch := self._claim(str(key))) is not None:
+                self._resend(list(batch.tasks))
+                self._forget(batch)
+        worker = news.get("worker")
+        if news.get("why") == "died" and worker:
+            with self._lock:
+                self._dead.add(worker)
+                waited = [b.key for b in self._pending.values() if b.error and b.worker == worker]
+            for key in waited:
+                if (batch := self._claim(key)) is not None:
+                    self._resend(list(batch.tasks))
 
-    def _drop(self, job: _Job, lost: Lost) -> bool:
-        """Report ``lost`` unless the task came back meanwhile; cancel its future."""
-        if self._claim(job.future.key) is None:
-            return False
-        self._out.put(lost)
-        # Cancelled before its worker is killed, so the scheduler does not run it elsewhere.
+    def _forget(self, batch: Batch) -> None:
+        """Cancel a lost submission's future: a scheduler that ran it again would only be
+        refused (DiedBefore)."""
         with contextlib.suppress(Exception):
-            self._client.cancel([job.future], force=True)
-        return True
+            if self._cluster is not None:
+                self._cluster.client.cancel([batch.future], force=True)
+
+    def _overdue(self, now: float) -> None:
+        """Submissions whose worker died and whose watcher said nothing in time. Where every
+        worker has a nanny, the nanny went too: the worker left whole, through no fault of
+        the task, which runs again elsewhere. Else its items are found one by one."""
+        with self._lock:
+            late = [b for b in self._pending.values() if b.error and b.deadline <= now]
+        for batch in late:
+            if self._claim(batch.key) is None:
+                continue
+            if self._cluster is not None and self._cluster.all_nannies():
+                self._resend(list(batch.tasks))
+            else:
+                for lost in jobs.settle_silence(batch):
+                    self._out.put(lost)
+
+    def _resend(self, tasks: list[Task]) -> None:
+        """Send ``tasks`` again (lost through no fault of their own), each at most
+        MAX_REQUEUE times; past that, lost without an item."""
+        again = []
+        for task in tasks:
+            ident = (task.stage, task.task_id)
+            with self._lock:
+                self._requeued[ident] = n = self._requeued.get(ident, 0) + 1
+            if n > MAX_REQUEUE or self._closed:
+                self._out.put(Lost(task, None, "lost on the Dask cluster: its workers died"))
+            else:
+                again.append(task)
+        if again:
+            self._send([[task] for task in again],
+                       [[pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)] for task in again])
+
+
+def _worker_lost(exc: BaseException | None) -> bool:
+    """The future failed because its worker died (the scheduler's word, or our refusal of
+    its rerun)."""
+    from runner.execute.dask.records import DiedBefore
+
+    return isinstance(exc, DiedBefore) or type(exc).__name__ == "KilledWorker"
+
+
+def _marks_dir(scratch: str | None) -> str | None:
+    """The folder of began-markers on storage every worker sees, made now; None if none."""
+    if not scratch:
+        return None
+    path = os.path.join(scratch, MARKS)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    return path
