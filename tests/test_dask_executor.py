@@ -199,6 +199,7 @@ def test_a_worker_that_leaves_mid_run_loses_nothing(cluster, tmp_path):
 # -- deaths and timeouts, named exactly, on workers that share nothing but the workdir -------
 
 def test_a_killed_worker_fails_its_item_and_costs_one_worker(cluster, tmp_path):
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: where
@@ -232,6 +233,7 @@ steps:
 
 @pytest.mark.timing
 def test_a_timeout_on_a_remote_style_worker_restarts_it_and_names_the_item(cluster, tmp_path):
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: hang
