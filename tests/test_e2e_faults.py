@@ -1,4 +1,4 @@
-"""Issue 3 end to end: the real `flow` command, real workflow files, real files, real faults.
+"""Faults end to end: the real `flow` command, real workflow files, real files, real faults.
 
 Each test runs ``python -m runner run ...`` in a subprocess in tmp_path and checks
 what a user would see: the exit code, the summary, the files on disk, the processes
