@@ -50,11 +50,11 @@ from runner.execute.base import (
 from runner.execute.chain import reason_of
 from runner.execute.local import services, slots
 from runner.execute.local import worker as lifeline
-from runner.execute.local.monitor import Job, Monitor, death_reason
+from runner.execute.local.monitor import Job, Monitor
 from runner.execute.local.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
 from runner.execute.wire import fail_all, unpack
 
-__all__ = ["LocalExecutor", "death_reason", "default_memory_mb"]
+__all__ = ["LocalExecutor", "default_memory_mb"]
 
 # Defaults for ExecutorOptions fields left at None (0 turns the feature off).
 DEFAULT_MAX_TASKS_PER_WORKER = 500  # a leaking step is reset often; a new worker costs ~10 ms
