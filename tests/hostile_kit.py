@@ -113,6 +113,16 @@ def start(cwd: Path, *args: str, marker: str = "") -> subprocess.Popen:
                             start_new_session=True)
 
 
+def finish(proc: subprocess.Popen, timeout: float, marker: str) -> tuple[str, str]:
+    """``proc.communicate()``; after ``timeout`` s every process of the run (``marker``)
+    is SIGKILLed first: one left alive would hold flow's output pipes open."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_marked(marker)
+        return proc.communicate()
+
+
 def new_marker() -> str:
     """A fresh ``NAME=VALUE`` for :func:`start` and :func:`live_with_marker`."""
     return f"FLOW_TEST_RUN={os.urandom(8).hex()}"

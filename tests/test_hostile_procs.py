@@ -19,6 +19,7 @@ import pytest
 from tests.faults import children_of
 from tests.hostile_kit import (
     cmdline,
+    finish,
     live_with_marker,
     marker_fixture,  # noqa: F401 - the fixture 'marker'
     start,
@@ -59,12 +60,7 @@ PARALLEL = {
 
 def run_marked(cwd: Path, marker: str, *args: str, timeout: float = 60):
     proc = start(cwd, "run", *args, marker=marker)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = finish(proc, timeout, marker)
     return proc, out, err
 
 
@@ -181,17 +177,12 @@ steps:
     parallel: {parallel}
 """)
     proc = start(tmp_path, "run", "wf.yaml", "--no-live", marker=marker)
-    try:
-        assert wait_for(mark.exists, 30, proc), proc.communicate()
-        time.sleep(0.2)
-        kids = children_of(proc.pid)  # the fork server, the resource tracker ...
-        if ctrl_c:
-            os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    assert wait_for(mark.exists, 30, proc), finish(proc, 1, marker)
+    time.sleep(0.2)
+    kids = children_of(proc.pid)  # the fork server, the resource tracker ...
+    if ctrl_c:
+        os.killpg(proc.pid, signal.SIGINT)
+    out, err = finish(proc, 60, marker)
     return proc, out + err, kids
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from tests.hostile_kit import (
     events,
+    finish,
     live_with_marker,
     make_photo,
     marker_fixture,  # noqa: F401 - the fixture 'marker'
@@ -46,15 +47,6 @@ def slow_at(value, at=17, seconds=4.0, nap=0.01):
 '''
 
 
-def finish(proc, timeout: float) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 @pytest.mark.timing
 def test_an_input_swapped_for_a_fifo_fails_alone_instead_of_hanging(tmp_path, marker):
     for i in range(16):
@@ -82,7 +74,7 @@ steps:
     victim.unlink()
     os.mkfifo(victim)  # nobody will ever write to it
     t0 = time.monotonic()
-    stdout, stderr = finish(proc, limit(30))
+    stdout, stderr = finish(proc, limit(30), marker)
     took = time.monotonic() - t0
     assert proc.returncode == 1, stdout + stderr
     (failed,) = [e for e in events(stdout) if e["event"] == "item_failed"]
@@ -111,7 +103,7 @@ steps:
 """)
     proc = start(tmp_path, "run", "wf.yaml", "--no-live", marker=marker)
     t0 = time.monotonic()
-    stdout, stderr = finish(proc, limit(60))
+    stdout, stderr = finish(proc, limit(60), marker)
     return proc, stdout + stderr, time.monotonic() - t0
 
 
@@ -153,7 +145,7 @@ def stall_run(tmp_path: Path, marker: str, *args: str) -> str:
     write(tmp_path, "stopper.py", STEPS)
     write(tmp_path, "wf.yaml", STALL_WF)
     proc = start(tmp_path, "run", "wf.yaml", *args, marker=marker)
-    stdout, stderr = finish(proc, limit(60))
+    stdout, stderr = finish(proc, limit(60), marker)
     assert proc.returncode == 0, stdout + stderr
     return stdout
 

@@ -158,6 +158,7 @@ class _Queue(SimpleQueue):
         self._poll = self._reader.poll
         self._wlock = FileLock(os.path.join(lock_dir, f"{name}.write.lock"))
         self._owner = os.getpid()  # flow: the parent's own put() is never cut off
+        self._worker = 0
         self._ends = ((0, 0), (0, 0))
 
     def __getstate__(self) -> tuple[Any, ...]:
@@ -167,9 +168,12 @@ class _Queue(SimpleQueue):
         super().__setstate__(state[:4])
         self._owner = state[4]
         # In the worker, before any step ran (and before it closes the ends it does not use).
+        self._worker = os.getpid()
         self._ends = (_identity(self._reader), _identity(self._writer))
 
     def _intact(self, end: int) -> None:
+        if os.getpid() != self._worker:
+            os._exit(0)  # a process a step forked: it is no worker (see worker._forked)
         conn = self._writer if end else self._reader
         if _identity(conn) != self._ends[end]:
             os._exit(EXIT_CUT_OFF)
