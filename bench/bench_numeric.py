@@ -40,7 +40,7 @@ from numeric_scripts import expected
 
 SCRIPTS = Path(__file__).resolve().with_name("numeric_scripts.py")
 
-TARGET = 0.5  # flow's wall time / the naive script's (issue 4)
+TARGET = 0.5  # flow's wall time / the naive script's
 
 
 # --- the benchmark ---------------------------------------------------------------------

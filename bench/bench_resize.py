@@ -40,7 +40,7 @@ from common import (
 )
 from make_corpus import bytes_per_pixel, photo_dir
 
-TARGET = 0.95  # flow's throughput / the hand-tuned script's (issue 2)
+TARGET = 0.95  # flow's throughput / the hand-tuned script's
 FLOW = "flow"
 FLOW_LABEL = "flow run bench/workflows/resize.yaml"
 

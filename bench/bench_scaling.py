@@ -4,8 +4,8 @@
 
 The step (bench/steps_cpu.py: ``burn``) is pure-Python arithmetic, about 5 ms an
 item, no I/O. Reported per worker count: items/s, the speed-up over flow -j 1 and
-the parallel efficiency (speed-up / the cores the workers can use). Targets
-(issue 4): -j 2 at >= 1.9x of -j 1; more workers than cores no slower. Beside it:
+the parallel efficiency (speed-up / the cores the workers can use). Targets:
+-j 2 at >= 1.9x of -j 1; more workers than cores no slower. Beside it:
 ``Pool(j).map`` of the same function, and a plain loop in one process (the floor).
 Writes bench/results/scaling.json.
 """

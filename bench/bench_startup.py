@@ -3,7 +3,7 @@
     python bench/bench_startup.py [--runs 10] [--workflow workflows/resize.yaml]
 
 Medians of ``--runs`` runs each, beside ``python -c pass`` (the interpreter's own
-floor). Targets (issue 4): validate <= 150 ms, a one-item run <= 0.5 s. Then
+floor). Targets: validate <= 150 ms, a one-item run <= 0.5 s. Then
 ``python -X importtime`` of validate, to show what start-up spends its time importing.
 Writes bench/results/startup.json.
 """

@@ -12,13 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from runner.commands import docs as docs_command
+from runner.commands import init as init_command
+from runner.commands import steps as steps_command
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, FlowError
+
+if TYPE_CHECKING:  # only for hints: the commands import what they need when they run
+    from runner.model import Workflow
+    from runner.run.prepare import Prepared
 
 USAGE_EXAMPLES = """examples:
   flow run workflows/resize.yaml -p size=128
+  flow run workflows/resize.yaml --dry-run
+  flow explain workflows/resize.yaml 'photos/*.jpg'
   flow validate workflows/*.yaml
   flow graph workflows/resize.yaml --format mermaid
   flow steps image.resize
@@ -29,28 +40,38 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="flow", description="Run declarative batch workflows on every CPU core.",
         epilog=USAGE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from runner import __version__
+
+    ap.add_argument("--version", action="version", version=f"flow {__version__}")
+    # Not required: `flow` alone prints this help (see main).
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a workflow")
     r.add_argument("workflow")
     r.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                    help="set a param (the value is read as YAML: 3, true, [1, 2])")
-    r.add_argument("-j", "--jobs", type=int, metavar="N", help="at most N worker processes")
+    r.add_argument("-j", "--jobs", type=_jobs, metavar="N", help="at most N worker processes")
     r.add_argument("--executor", choices=["local", "dask"], help="where to run (default local)")
     r.add_argument("--scheduler", metavar="ADDR", help="a Dask scheduler address")
     r.add_argument("--workdir", metavar="DIR", help="where paths resolve (default: here)")
     r.add_argument("--force", action="store_true", help="redo items that are up to date")
-    r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    r.add_argument("--only-failed", action="store_true",
+                   help="run only the items that failed last time")
+    r.add_argument("--no-wait", action="store_true",
+                   help="refuse (exit 2) rather than wait when another run uses this folder")
+    r.add_argument("--dry-run", action="store_true",
+                   help="show what would run and why, and how long it would take; run nothing")
     r.add_argument("--report", metavar="FILE", help="write a JSON report of the run")
     r.add_argument("--json", action="store_true", help="JSON Lines events on stdout")
     r.add_argument("--no-live", action="store_true", help="plain lines instead of the table")
     r.add_argument("--allow-outside", action="store_true",
                    help="let outputs be written outside the working directory")
     _verbose(r, "tracebacks of failed items and of an internal error")
-    r.add_argument("--worker-memory", type=int, metavar="MB",
-                   help="cap each worker's memory; an item past it fails 'out of memory'")
-    r.add_argument("--recycle", type=int, metavar="N",
-                   help="replace each worker after N tasks (leaky steps)")
+    r.add_argument("--worker-memory", type=_whole(0), metavar="MB",
+                   help="cap each worker's memory; an item past it fails 'out of memory' "
+                   "(0: no cap)")
+    r.add_argument("--recycle", type=_whole(0), metavar="N",
+                   help="replace each worker after N tasks (leaky steps; 0: never)")
 
     v = sub.add_parser("validate", help="check workflow files")
     v.add_argument("workflows", nargs="+")
@@ -64,16 +85,49 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     _verbose(g)
 
-    s = sub.add_parser("steps", help="list the available steps, or show one")
-    s.add_argument("name", nargs="?")
-    _verbose(s)
+    _verbose(steps_command.add_parser(sub))
+    _verbose(init_command.add_parser(sub))
+    _verbose(docs_command.add_parser(sub))  # not in the help: for people working on flow
 
     _verbose(sub.add_parser("schema", help="print the JSON Schema of workflow files"))
+
+    e = sub.add_parser("explain", help="say whether items would run, and why")
+    e.add_argument("workflow")
+    e.add_argument("items", nargs="+", metavar="ITEM", help="a path or a glob ('photos/*.jpg')")
+    e.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    e.add_argument("--workdir", metavar="DIR")
+    _verbose(e)
     return ap
+
+
+def _whole(least: int):  # noqa: ANN202 - an argparse type
+    """An argparse type: a whole number of at least ``least``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of {least} or more, got '{text}'")
+        return value
+    return parse
 
 
 def _verbose(p: argparse.ArgumentParser, what: str = "the traceback of an internal error") -> None:
     p.add_argument("--verbose", "-v", action="store_true", help=what)
+
+
+def _jobs(text: str) -> int:
+    """``-j N``: a whole number of workers, at least one (argparse reports the rest)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of workers, 1 or more; got '{text}'")
+    return n
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -92,11 +146,13 @@ def print_error(err: FlowError) -> None:
     for prob in err.problems:
         f = prob.pos.file
         if f not in cache:
+            cache[f] = None
             try:
-                with open(f, encoding="utf-8", errors="replace") as fh:
-                    cache[f] = fh.read().splitlines()
-            except OSError:
-                cache[f] = None
+                if stat.S_ISREG(os.stat(f).st_mode):  # never open a FIFO: it would hang
+                    with open(f, encoding="utf-8", errors="replace") as fh:
+                        cache[f] = fh.read().splitlines()
+            except (OSError, ValueError):
+                pass
         print(prob.render(cache[f]), file=sys.stderr)
     n = len(err.problems)
     if n > 1:
@@ -105,20 +161,58 @@ def print_error(err: FlowError) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flow`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    code = _command(argv)
+    # Only now, with every frame of the command gone (and what it held freed), end what
+    # a run started (see runner.run.reaper); a command that did not load api ran nothing.
+    api = sys.modules.get("runner.api")
+    if api is not None:
+        try:
+            api.release_processes()
+        except KeyboardInterrupt:  # a second Ctrl-C: what is left goes with flow's exit
+            return EXIT_INTERRUPTED
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    verbose = False
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            # Asking for nothing is asking what there is: the help, and no error (exit 0).
+            parser.print_help()
+            return EXIT_OK
+        verbose = args.verbose
         return COMMANDS[args.command](args)
     except FlowError as err:
         print_error(err)
         return err.exit_code
     except KeyboardInterrupt:
+        from runner.commands.signals import exit_code
+
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_code(EXIT_INTERRUPTED)
     except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - anything else is a bug in flow, not the user's
-        print_internal_error(exc, args.verbose)
+        if _caused_by_ctrl_c(exc):
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print_internal_error(exc, verbose)
         return EXIT_INTERNAL
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind ``exc`` (Python wraps one raised while a
+    class is made, e.g. a dataclass being imported, in a RuntimeError)."""
+    seen = 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 20:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 def print_internal_error(exc: BaseException, verbose: bool) -> None:
@@ -175,38 +269,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_steps(args: argparse.Namespace) -> int:
-    """``flow steps [NAME]``: the list of steps, or one step's arguments."""
-    from steps.registry import load_registry
-
-    reg = load_registry()
-    if args.name is None:
-        width = max(len(n) for n in reg)
-        for name in sorted(reg):
-            sd = reg[name]
-            print(f"{name:<{width}}  {sd.kind:<6}  {sd.description}")
-        return EXIT_OK
-    sd = reg.get(args.name)
-    if sd is None:
-        from runner.errors import did_you_mean
-
-        raise FlowError.single(f"unknown step '{args.name}'{did_you_mean(args.name, reg)}",
-                               file="command line")
-    print(f"{sd.name} ({sd.kind}): {sd.description}")
-    props = sd.schema.get("properties", {})
-    required = set(sd.schema.get("required", ()))
-    if not props:
-        print("  no arguments")
-    for key, spec in props.items():
-        kind = spec.get("type", "")
-        if "enum" in spec:
-            kind = " | ".join(map(str, spec["enum"]))
-        req = " (required)" if key in required else ""
-        default = f" [default: {spec['default']}]" if "default" in spec else ""
-        print(f"  {key}: {kind}{req}{default}  {spec.get('description', '')}")
-    return EXIT_OK
-
-
 def cmd_schema(args: argparse.Namespace) -> int:
     """``flow schema``: the workflow JSON Schema, for editors."""
     from runner.compile.schema import workflow_schema
@@ -217,11 +279,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``flow run``: prepare, run with a reporter, summarise; the run's exit code."""
+    """``flow run``: prepare, run with a reporter, summarise; the run's exit code.
+
+    Every process the run starts ends with it, whichever way it ends (:func:`main`
+    ends them once the command is over).
+    """
     from runner import api
+    from runner.commands.signals import end_on_terminate, exit_code
     from runner.report.select import choose_kind, make_reporter
     from runner.report.summary import render_summary, write_report
+    from runner.run.session import open_session
 
+    api.claim_processes()
+    end_on_terminate()
     # --scheduler alone means Dask: an address is only ever a Dask scheduler's.
     if args.scheduler and args.executor is None:
         args.executor = "dask"
@@ -231,30 +301,86 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The command line wins over the workflow's `executor:`; no address: a local cluster.
     executor = args.executor or wf.executor.kind
     scheduler = (args.scheduler or wf.executor.address) if executor == "dask" else None
-    prep = api.prepare(wf, args.allow_outside)
-    if args.dry_run:
-        from runner.plan import render
-
-        print(render(prep.plan))
-        for name, src in prep.sources.items():
-            print(f"input {name}: {src.count} items")
-        return EXIT_OK
-    reporter = make_reporter(choose_kind(sys.stdout, args.json, args.no_live), sys.stdout,
-                             args.verbose)
     opts = api.RunOptions(jobs=args.jobs, allow_outside=args.allow_outside, force=args.force,
                           executor=executor, scheduler=scheduler,
                           max_tasks_per_worker=args.recycle,
-                          worker_memory_mb=args.worker_memory)
+                          worker_memory_mb=args.worker_memory, only_failed=args.only_failed,
+                          wait=not args.no_wait)
+    prep = _prepare(wf, args.allow_outside)
+    if args.dry_run:
+        from runner.commands.plan import plan_text
+
+        print(plan_text(wf, prep, opts))
+        return EXIT_OK
+    session = open_session(wf.workdir, wf.path, opts.wait,
+                           lambda msg: print(f"flow: {msg}", file=sys.stderr, flush=True))
     try:
-        result = api.run(wf, reporter, opts, prepared=prep)
+        if session.notice:
+            print(f"flow: {session.notice}", file=sys.stderr)
+        if args.jobs is not None:
+            _say_workers(prep, args.jobs)
+        kind = choose_kind(sys.stdout, args.json, args.no_live)
+        reporter = make_reporter(kind, sys.stdout, args.verbose)
+        try:
+            result = api.run(wf, reporter, opts, prepared=prep, session=session)
+        finally:
+            reporter.close()
     finally:
-        reporter.close()
+        session.close()
     if args.report:
         write_report(result, os.path.abspath(args.report))
-    # With --json, stdout stays pure JSON Lines; the human summary goes to stderr.
-    print(render_summary(result, args.verbose), file=sys.stderr if args.json else sys.stdout)
-    return result.exit_code
+    # With --json, stdout stays pure JSON Lines; the human summary goes to stderr. The
+    # live table's last frame is the per-stage account: the summary does not repeat it.
+    out = sys.stderr if args.json else sys.stdout
+    text = render_summary(result, args.verbose, stages=kind != "live")
+    if result.failures and result.state != "interrupted":
+        text += "\n\nto run only the failed items again, add --only-failed to this command"
+    try:
+        print(text, file=out, flush=True)
+    except BrokenPipeError:
+        _quiet_stdout()  # `flow run … | head`: the reader left; the run's code still holds
+    return exit_code(result.exit_code)
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph, "steps": cmd_steps,
-            "schema": cmd_schema}
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _say_workers(prep, jobs: int) -> None:
+    """One line on stderr when the machine's CPUs, not -j, set the number of workers."""
+    from runner import api
+
+    used = api.pool_size(prep, jobs)
+    if used < api.pool_size(prep, jobs, cpus=jobs):
+        cpus = api.usable_cpus()
+        print(f"using {used} worker{'s' * (used != 1)} (-j {jobs}): "
+              f"this machine has {cpus} CPU{'s' * (cpus != 1)}", file=sys.stderr)
+
+def _prepare(wf: Workflow, allow_outside: bool) -> Prepared:
+    """Plan and check a workflow before its folder is locked (a refused workflow leaves no
+    trace), its output check skipped when the journal says these very paths passed it."""
+    from runner import api
+    from runner.files.journal import Journal
+
+    hints, _ = Journal.for_reading(wf.workdir, verify=False)
+    try:
+        return api.prepare(wf, allow_outside, hints.checked)
+    finally:
+        hints.close()
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``flow explain``: for each matching item, would it run, and why."""
+    from runner.commands.explain import explain_text
+
+    wf = _load(args.workflow, args.param, args.workdir)
+    print(explain_text(wf, _prepare(wf, False), args.items))
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "graph": cmd_graph,
+            "steps": steps_command.run, "schema": cmd_schema, "init": init_command.run,
+            "docs": docs_command.run, "explain": cmd_explain}

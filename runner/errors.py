@@ -53,13 +53,23 @@ class Problem:
         """The headline, the offending line under it with a caret, and the hint."""
         out = [self.headline()]
         if source_lines and 0 < self.pos.line <= len(source_lines):
-            text = source_lines[self.pos.line - 1].rstrip("\n")
+            text, col = _window(source_lines[self.pos.line - 1].rstrip("\n"), self.pos.col)
             out.append(f"    {text}")
-            if self.pos.col:
-                out.append("    " + " " * (self.pos.col - 1) + "^")
+            if col:
+                out.append("    " + " " * (col - 1) + "^")
         if self.hint:
             out.append(f"    hint: {self.hint}")
         return "\n".join(out)
+
+
+def _window(text: str, col: int, width: int = 120) -> tuple[str, int]:
+    """At most ``width`` characters of a long line, around ``col``; the caret's new column."""
+    if len(text) <= width:
+        return text, col
+    start = max(0, min(col - 1 - width // 2, len(text) - width))
+    head = "…" if start else ""
+    tail = "…" if start + width < len(text) else ""
+    return head + text[start:start + width] + tail, (col - start + len(head)) if col else 0
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 A stage is what a worker runs on one item without sending it back: a linear
 run of map steps with the same settings, or a reduce followed by the steps
-that work on its single result. Fusing keeps pixels inside the worker between
-steps. A map stage whose only consumer is a foldable reduce (sum, mean,
-stats...) folds its values per chunk inside the workers, so millions of
-numbers never travel back one by one.
+that work on its single result with the same settings. Fusing keeps pixels
+inside the worker between steps; a stage has one timeout, one on_error and one
+retry count, so a step that asks for others starts a stage of its own. A map
+stage whose only consumer is a foldable reduce (sum, mean, stats...) folds its
+values per chunk inside the workers, so millions of numbers never travel back
+one by one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from runner.fanout import fuse_fanouts
 from runner.model import Parallel, StepSpec, Workflow
 
 
@@ -39,11 +42,18 @@ class Stage:
     open_before: tuple[int, ...] = ()  # positions in steps that need image.open first
     fold: str | None = None  # a map stage: the reduce step id its values fold into
     folded: bool = False  # a reduce stage fed fold partials
+    branches: tuple[int, ...] = ()  # a tree: where each branch starts in steps (runner.fanout)
 
     @property
     def label(self) -> str:
-        """The fused step ids, ``orient→shrink→save``."""
-        return "→".join(s.id for s in self.steps)
+        """The fused step ids, ``orient→shrink→save``; a tree ``orient→[big→save | small→save]``."""
+        if not self.branches:
+            return "→".join(s.id for s in self.steps)
+        bounds = [*self.branches, len(self.steps)]
+        arms = " | ".join("→".join(s.id for s in self.steps[a:b])
+                          for a, b in zip(bounds, bounds[1:], strict=False))
+        trunk = "→".join(s.id for s in self.steps[:self.branches[0]])
+        return f"{trunk}→[{arms}]" if trunk else f"[{arms}]"
 
     @property
     def mode(self) -> str:
@@ -74,10 +84,19 @@ def consumers_of(workflow: Workflow) -> dict[str, list[str]]:
     return out
 
 
-def _same_settings(prev: StepSpec, nxt: StepSpec) -> bool:
-    """Two map steps run as one when the user asked the same of both."""
-    return (nxt.kind == "map" and nxt.parallel == prev.parallel and nxt.timeout == prev.timeout
-            and nxt.on_error == prev.on_error)
+def _same_settings(prev: StepSpec, nxt: StepSpec, after_reduce: bool) -> bool:
+    """Two steps run as one stage when the user asked the same of both.
+
+    After a reduce there is one item, so whatever follows (a reduce too) runs in
+    the same task, and workers and chunks do not matter; the mode still does
+    (``serial`` runs in flow's own process).
+    """
+    if nxt.timeout != prev.timeout or nxt.on_error != prev.on_error \
+            or nxt.retries != prev.retries:
+        return False
+    if after_reduce:
+        return nxt.parallel.mode == prev.parallel.mode
+    return nxt.kind == "map" and nxt.parallel == prev.parallel
 
 
 def _source_gives(name: str, workflow: Workflow) -> str:
@@ -99,14 +118,14 @@ def plan(workflow: Workflow) -> Plan:
             g = groups[group_of[st.sources[0]]]
             prev = g[-1]
             after_reduce = any(s.kind == "reduce" for s in g)
-            # After a reduce there is one item: whatever follows runs in the same task.
-            if prev.id == st.sources[0] and consumers.get(prev.id) == [st.id] and (
-                    after_reduce or _same_settings(prev, st)):
+            if prev.id == st.sources[0] and consumers.get(prev.id) == [st.id] and \
+                    _same_settings(prev, st, after_reduce):
                 g.append(st)
                 group_of[st.id] = group_of[prev.id]
                 continue
         groups.append([st])
         group_of[st.id] = len(groups) - 1
+    groups, trees = fuse_fanouts(groups, workflow, consumers)
 
     stage_of_step: dict[str, str] = {}
     for n, g in enumerate(groups, 1):
@@ -117,22 +136,33 @@ def plan(workflow: Workflow) -> Plan:
     for n, g in enumerate(groups, 1):
         head = g[0]
         sources = tuple(stage_of_step.get(src, src) for src in head.sources)
-        opens = _open_positions(g, workflow)
+        branches = trees.get(n - 1, ())
+        opens = _open_positions(g, workflow, branches)
         stages.append(Stage(
             id=f"s{n}", steps=tuple(g), kind=head.kind, sources=sources,
             parallel=head.parallel, timeout=head.timeout, on_error=head.on_error,
-            retries=max(s.retries for s in g), open_before=opens))
+            retries=head.retries, open_before=opens, branches=branches))
     return Plan(workflow, tuple(_mark_folds(stages)))
 
 
-def _open_positions(group: list[StepSpec], workflow: Workflow) -> tuple[int, ...]:
-    """Where an implicit image.open goes: before an image step fed no image."""
+def _open_positions(group: list[StepSpec], workflow: Workflow,
+                    branches: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """Where an implicit image.open goes: before an image step fed no image.
+
+    An image from another stage arrives as the file it was spilled to: flow's own
+    steps read that themselves, a step of other code (``py:``, a plugin) gets an image.
+    """
+    from steps.registry import BUILTIN_MODULES
+
     out = []
     for i, st in enumerate(group):
         if st.takes != "image":
             continue
-        upstream = group[i - 1].gives if i else _concat_gives(st.sources, workflow)
-        if upstream != "image":
+        if branches and i in branches[1:] and not branches[0]:
+            continue  # a tree straight from the input: one open, before the first branch
+        up = branches[0] - 1 if branches and i in branches else i - 1
+        upstream = group[up].gives if up >= 0 else _concat_gives(st.sources, workflow)
+        if upstream != "image" or (up < 0 and st.ref.split(":")[0] not in BUILTIN_MODULES):
             out.append(i)
     return tuple(out)
 
@@ -155,6 +185,8 @@ def _mark_folds(stages: list[Stage]) -> list[Stage]:
             continue
         if sum(1 for s in out if out[src].id in s.sources) != 1:
             continue
+        if red.steps[0].uses.startswith("py:"):
+            continue  # planning never imports a py: module (graph and --dry-run run no code)
         sd = step_def(resolve_ref(red.steps[0].ref))
         if sd is None or sd.fold is None:
             continue
@@ -178,11 +210,13 @@ def render(p: Plan, fmt: str = "text") -> str:
     lines = [f"{p.workflow.name}: {len(p.workflow.steps)} steps in {len(p.stages)} stages"]
     for s in p.stages:
         extra = f", folds into {s.fold}" if s.fold else ""
+        extra += f", tree of {len(s.branches)} branches, one decode" if s.branches else ""
         workers = s.parallel.workers or "auto"
         lines.append(f"  {s.id}  {s.label}  [{s.kind}, {s.mode}×{workers}{extra}]"
                      f"  <- {', '.join(s.sources)}")
-        for st in s.steps:
-            lines.append(f"        {st.id}: {st.uses}")
+        for i, st in enumerate(s.steps):
+            arm = f"branch {s.branches.index(i) + 1}: " if i in s.branches else ""
+            lines.append(f"        {arm}{st.id}: {st.uses}")
     return "\n".join(lines)
 
 

@@ -9,13 +9,28 @@ folder so the rename itself is on disk. A crash, a kill or a failed write leaves
 the older file or none, never half of one; with ``sync`` that holds across a
 power cut too.
 
+Every byte goes through Python's own file object, whose writes never lose a byte
+without raising: a writer such as Pillow's encoders, given a file descriptor,
+writes to it from C and takes a short write on a full disk for success. A full
+disk fails the write as "no space left on device", naming the file.
+
+Inside :func:`confined` (the engine runs every task inside it, with the working
+directory as the root, unless ``--allow-outside``) the folder is reached from the
+root one component at a time, each opened with ``O_NOFOLLOW`` relative to the one
+before; a symlink on the way is followed by hand only while it stays below the
+root; the temporary file is made and renamed relative to that folder's
+descriptor. A folder swapped for a symlink to somewhere else mid-run is refused
+at the write, not only when the run was checked.
+
 A replaced file keeps its permission bits; a new one gets what the umask allows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -24,6 +39,22 @@ from typing import IO, Any
 # Keeps the temporary name within the usual 255-byte name limit.
 _MAX_STEM = 100
 _TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.part$")
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_MAX_LINKS = 40  # symlinks followed on the way to one folder (the kernel's own limit)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+_root: contextvars.ContextVar[str | None] = contextvars.ContextVar("flow_write_root",
+                                                                   default=None)
+
+
+@contextlib.contextmanager
+def confined(root: str | None) -> Iterator[None]:
+    """Within the block, this thread's writes stay below ``root`` (None: anywhere)."""
+    token = _root.set(os.path.realpath(root) if root else None)
+    try:
+        yield
+    finally:
+        _root.reset(token)
 
 
 def temp_name(path: str) -> str:
@@ -40,38 +71,182 @@ def writer_of(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-@contextlib.contextmanager
-def _beside(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
-    """``(temporary, final)`` paths, parent folders made; the temporary file is
-    deleted if the body raises or is interrupted."""
-    final = os.path.abspath(os.fspath(path))
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    tmp = temp_name(final)
+# -- reaching the folder ------------------------------------------------------------------
+
+def _outside(shown: str, target: str | None = None) -> PermissionError:
+    via = f" through a symlink: {shown} -> {target}" if target else f": {shown}"
+    exc = PermissionError(f"output path leaves the working directory{via} (found as the "
+                          "file was written; use --allow-outside to allow it)")
+    exc.errno = errno.EXDEV
+    return exc
+
+
+def _parts_below(path: str, root: str) -> list[str] | None:
+    """``path``'s components below ``root`` (lexically), or None if it is not below."""
+    base = root.rstrip("/")
+    if path == root:
+        return []
+    if path.startswith(base + "/"):
+        return [p for p in path[len(base) + 1:].split("/") if p]
+    return None
+
+
+def _open_folder(folder: str, root: str | None) -> int:
+    """A descriptor of ``folder``, made if missing; below ``root`` unless root is None."""
+    if root is None:
+        os.makedirs(folder, exist_ok=True)
+        return os.open(folder, _DIR)
+    parts = _parts_below(folder, root)
+    if parts is None:  # spelled through a link to the root (a symlinked working directory)
+        parts = _parts_below(os.path.realpath(folder), root)
+    if parts is None:
+        raise _outside(folder)
+    return _walk(root, parts)
+
+
+def _walk(root: str, parts: list[str]) -> int:
+    """Open ``root``/``parts`` one component at a time, never leaving ``root``."""
+    stack = [os.open(root, _DIR)]
+    names: list[str] = []  # the folders below root that stack[1:] holds, for messages
+    todo = list(reversed(parts))
+    links = misses = 0
     try:
-        yield tmp, final
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        while todo:
+            name = todo.pop()
+            if name in ("", "."):
+                continue
+            if name == "..":
+                if len(stack) == 1:
+                    raise _outside("/".join([*names, *reversed(todo)]) or "..")
+                os.close(stack.pop())
+                names.pop()
+                continue
+            try:
+                fd = os.open(name, _DIR | os.O_NOFOLLOW, dir_fd=stack[-1])
+            except FileNotFoundError:
+                misses += 1
+                if misses > 100:  # made and removed again and again under us
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o777, dir_fd=stack[-1])
+                todo.append(name)
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                    raise
+                try:
+                    target = os.readlink(name, dir_fd=stack[-1])
+                except OSError:
+                    raise NotADirectoryError(errno.ENOTDIR, "not a folder",
+                                             "/".join([*names, name])) from None
+                links += 1
+                if links > _MAX_LINKS:
+                    raise OSError(errno.ELOOP, "too many symlinks",
+                                  "/".join([*names, name])) from None
+                if os.path.isabs(target):
+                    below = _parts_below(os.path.normpath(target), root)
+                    if below is None:
+                        raise _outside("/".join([*names, name]), target) from None
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                    names.clear()
+                    todo.extend(reversed(below))
+                else:
+                    todo.extend(reversed(target.split("/")))
+                continue
+            stack.append(fd)
+            names.append(name)
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)
 
 
-def _commit(tmp: str, final: str, sync: bool) -> None:
-    """Rename ``tmp`` over ``final`` (keeping ``final``'s permission bits), then make
-    the rename durable by syncing the folder."""
+# -- writing ------------------------------------------------------------------------------
+
+class _Checked:
+    """A binary file whose bytes all go through Python's ``write`` (``fileno()`` is
+    refused, so a writer cannot write to the descriptor behind our back), and which
+    knows how far it wrote."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.end = 0
+
+    def write(self, data: Any) -> int:
+        n = self._fh.write(data)
+        pos = self._fh.tell()
+        if pos > self.end:
+            self.end = pos
+        return n
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno: write through the file object")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def _shown(final: str) -> str:
+    root = _root.get()
+    if root:
+        below = _parts_below(final, root)
+        if below:
+            return "/".join(below)
+    return final
+
+
+def _clear(exc: OSError, shown: str) -> OSError:
+    """A full disk said in words, with the file's name; other errors as they are."""
+    if exc.errno not in _FULL:
+        return exc
+    what = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+    out = OSError(f"{what} writing {shown}")
+    out.errno = exc.errno
+    return out
+
+
+def _commit(dir_fd: int, tmp: str, name: str, sync: bool) -> None:
+    """Rename ``tmp`` over ``name`` in the folder ``dir_fd`` (keeping ``name``'s
+    permission bits), then make the rename durable by syncing the folder."""
     with contextlib.suppress(FileNotFoundError):
-        mode = os.stat(final).st_mode & 0o7777
-        if os.stat(tmp).st_mode & 0o7777 != mode:
-            os.chmod(tmp, mode)
-    os.replace(tmp, final)
+        mode = os.stat(name, dir_fd=dir_fd).st_mode & 0o7777
+        if os.stat(tmp, dir_fd=dir_fd).st_mode & 0o7777 != mode:
+            os.chmod(tmp, mode, dir_fd=dir_fd)
+    os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     if sync:
-        fd = os.open(os.path.dirname(final), os.O_RDONLY | os.O_DIRECTORY)
         try:
-            os.fsync(fd)
+            os.fsync(dir_fd)
         except OSError as exc:  # some file systems cannot sync a folder; the file is in place
             if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
                 raise
-        finally:
-            os.close(fd)
+
+
+@contextlib.contextmanager
+def _beside(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, str, str]]:
+    """``(folder descriptor, temporary name, final name, final path)``; the folder is
+    reached safely (see the module docstring) and made if missing. The temporary file
+    is removed if the body raises or is interrupted; a full disk is said in words."""
+    final = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(final)
+    shown = _shown(final)
+    try:
+        dir_fd = _open_folder(folder, _root.get())
+    except OSError as exc:
+        raise _clear(exc, shown) from None
+    tmp = os.path.basename(temp_name(final))
+    try:
+        yield dir_fd, tmp, name, final
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise _clear(exc, shown) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    finally:
+        os.close(dir_fd)
 
 
 @contextlib.contextmanager
@@ -82,36 +257,45 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "wb", *, sync: bool = 
 
     If the body raises (or is interrupted) the temporary file is deleted and an
     existing file at ``path`` is left untouched. An OSError (EIO) if the file holds
-    fewer bytes than were written to it.
+    fewer bytes than were written to it. A binary file is readable and seekable too
+    (some image formats go back to fill in offsets) and has no ``fileno()``.
     """
-    with _beside(path) as (tmp, final):
-        with open(tmp, mode, encoding=encoding, newline=newline) as fh:
-            yield fh
+    binary = "b" in mode
+    with _beside(path) as (dir_fd, tmp, name, final):
+        def opener(_: str, flags: int) -> int:
+            return os.open(tmp, flags | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666,
+                           dir_fd=dir_fd)
+
+        with open(os.path.join(os.path.dirname(final), tmp), "w+b" if binary else mode,
+                  encoding=encoding, newline=newline, opener=opener) as fh:
+            checked = _Checked(fh) if binary else None
+            yield checked or fh  # type: ignore[misc]
             fh.flush()
-            written = getattr(fh, "buffer", fh).tell()  # bytes, in text mode too
+            written = checked.end if checked else fh.buffer.tell()  # bytes, in text mode too
             size = os.fstat(fh.fileno()).st_size
             if size < written:
                 raise OSError(errno.EIO, f"short write: {size} of {written} bytes reached "
                               f"the disk for {final}")
             if sync:
                 os.fsync(fh.fileno())
-        _commit(tmp, final, sync)
+        _commit(dir_fd, tmp, name, sync)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, sync: bool = True) -> Iterator[str]:
-    """Yield a temporary path beside ``path`` for writers that want a name (Pillow's
-    ``save``); when the body returns, fsync (if ``sync``) and rename it to ``path``.
+    """Yield a temporary path beside ``path`` for writers that must have a name; when the
+    body returns, fsync (if ``sync``) and rename it to ``path``.
 
-    As :func:`atomic_file`, but the writer's byte count is unknown here: the check is
-    that the writer made the file at all (FileNotFoundError otherwise).
+    Weaker than :func:`atomic_file`, which every flow step uses: the writer's byte
+    count is unknown here (the check is only that it made the file), and a writer
+    that writes to a descriptor from C may take a short write for success.
     """
-    with _beside(path) as (tmp, final):
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
+    with _beside(path) as (dir_fd, tmp, name, final):
+        yield os.path.join(os.path.dirname(final), tmp)
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             if sync:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        _commit(tmp, final, sync)
+        _commit(dir_fd, tmp, name, sync)

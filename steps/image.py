@@ -35,7 +35,7 @@ from steps.image_ops import (
     thumbnail_size,
     to_8bit,
 )
-from steps.image_save import SAVE_SCHEMA, format_for, save_image, warn_ignored
+from steps.image_save import SAVE_SCHEMA, format_for, output_problem, save_image, warn_ignored
 from steps.image_spill import spill
 from steps.registry import ValueKind, step
 
@@ -81,7 +81,7 @@ _RESIZE_SCHEMA = {
                                "overflow (centred); stretch: exact size, aspect ignored; "
                                "pad: fit inside, then pad to the exact size"},
         "filter": FILTER_ARG,
-        "color": {**COLOR_ARG, "description": "pad colour (fit: pad). " +
+        "color": {**COLOR_ARG, "description": "pad colour, for fit: pad; " +
                   COLOR_ARG["description"]},
     },
     "anyOf": [{"required": ["width"]}, {"required": ["height"]}],
@@ -180,8 +180,10 @@ _ROTATE_SCHEMA = {
         "expand": {"type": "boolean", "default": True,
                    "description": "grow the canvas to hold the whole turned image "
                                   "(false: keep the size, corners cut)"},
-        "filter": {**FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"]},
-        "color": {**COLOR_ARG, "description": "fill for uncovered corners. " +
+        "filter": {**FILTER_ARG, "enum": ["nearest", "bilinear", "bicubic"],
+                   "description": "resampling filter; bicubic (default) is the sharpest "
+                                  "rotate offers"},
+        "color": {**COLOR_ARG, "description": "fill for uncovered corners: " +
                   COLOR_ARG["description"]},
     },
     "required": ["degrees"],
@@ -331,7 +333,8 @@ def measure(value: Any, what: str) -> float | int:
     return brightness(img)
 
 
-@step("image.save", drops=False, schema=SAVE_SCHEMA, takes="image", gives="path", outputs=("to",))
+@step("image.save", drops=False, schema=SAVE_SCHEMA, takes="image", gives="path", outputs=("to",),
+      check_output=output_problem)
 def save(value: Any, to: str, format: str | None = None,  # noqa: A002 - the user's name
          quality: int | None = None, metadata: str = "keep", **options: Any) -> str:
     """Write the image (atomically: whole or not at all) with its colour profile; gives the path.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from steps.atomic import atomic_path
+from steps.atomic import atomic_file
 from steps.image_meta import metadata_params
 from steps.image_open import ImageError, loaded, one_line
 from steps.image_ops import WIDE, smooth, to_8bit
@@ -72,19 +73,43 @@ OPTIONS = {"quality": (set(QUALITY), None), "progressive": ({"JPEG"}, False),
 
 
 def format_for(path: str, fmt: str | None) -> str:
-    """The Pillow format name: ``fmt`` if given, else from the path's suffix."""
+    """The Pillow format to write ``path`` in: ``fmt`` if given, else the path's suffix's.
+
+    ImageError when a known suffix contradicts ``fmt`` (PNG bytes in a ``.jpg``), or
+    when there is no ``fmt`` and the suffix names no format.
+    """
+    ext = os.path.splitext(path)[1]
+    found = _suffix_format(ext.lower())
     if fmt:
+        if found is not None and found != fmt.upper():
+            raise ImageError(f"its suffix {ext} means {found}, but format is {fmt}; "
+                             "make them agree")
         return fmt.upper()
-    ext = os.path.splitext(path)[1].lower()
-    found = _EXTENSIONS.get(ext)
     if found is None:
+        raise ImageError("cannot tell the image format from "
+                         f"{repr(ext) if ext else 'a name without suffix'}; give 'format'")
+    return found
+
+
+def _suffix_format(ext: str) -> str | None:
+    if not ext:
+        return None
+    found = _EXTENSIONS.get(ext)
+    if found is None:  # a rarer suffix: Pillow's own table (importing Pillow only now)
         from PIL import Image
 
         found = Image.registered_extensions().get(ext)
-    if found is None:
-        raise ImageError(f"cannot tell the image format from {ext or 'a name without suffix'!r};"
-                         " give 'format'")
     return found
+
+
+def output_problem(path: str, args: Mapping[str, Any]) -> str | None:
+    """What is wrong with saving to ``path`` with these step arguments (its suffix against
+    ``format``), or None; the engine asks before anything runs."""
+    try:
+        format_for(path, args.get("format"))
+    except ImageError as exc:
+        return str(exc)
+    return None
 
 
 def fit_mode(img: Image, fmt: str) -> Image:
@@ -173,8 +198,8 @@ def save_image(img: Image, to: str | os.PathLike[str], fmt: str | None = None,
     out, params = metadata_params(img, out, fmt, metadata)
     params.update(encoder_params(fmt, quality, **options))
     try:
-        with atomic_path(to) as tmp:
-            out.save(tmp, format=fmt, **params)
+        with atomic_file(to) as fh:  # a file object: Pillow then writes through Python
+            out.save(fh, format=fmt, **params)
     except (KeyError, OSError, ValueError) as exc:
         if isinstance(exc, ImageError) or (isinstance(exc, OSError) and exc.errno):
             raise  # a real file-system error (disk full, permission) says so itself

@@ -12,7 +12,7 @@ from typing import Any
 from steps.image_args import COLOR_ARG, resample
 from steps.image_open import ImageError, loaded
 from steps.image_ops import as_image, resized, rgb_over, smooth, thumbnail_size
-from steps.image_save import save_image
+from steps.image_save import output_problem, save_image
 from steps.registry import StepNotice, step
 
 _SHEET_SCHEMA = {
@@ -34,7 +34,7 @@ _SHEET_SCHEMA = {
 
 
 @step("image.contact_sheet", kind="reduce", schema=_SHEET_SCHEMA, takes="any", gives="path",
-      outputs=("to",))
+      outputs=("to",), check_output=output_problem)
 def contact_sheet(values: list[Any], to: str, columns: int | None = None, tile: int = 256,
                   color: str = "white", quality: int = 90) -> str:
     """One image with every input as a tile, in order; gives the output path.

@@ -29,7 +29,8 @@ def write(values: list[Any], to: str, as_list: bool = False) -> str:
 
     JSON: a single value (e.g. the output of ``numeric.stats``) is written as itself,
     several as a list. CSV: one row per value; dicts give a header (their keys, in
-    first-seen order), plain values a ``value`` column. TXT: one line per value.
+    first-seen order), plain values a ``value`` column; a histogram (the output of
+    ``numeric.histogram``) one row per bin: ``left,right,count``. TXT: one line per value.
     """
     values = list(values)
     _refuse_images(values)
@@ -89,7 +90,12 @@ def _as_csv(values: list[Any]) -> str:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    if values and all(isinstance(v, dict) for v in values):
+    if values and all(_is_histogram(v) for v in values):
+        writer.writerow(["left", "right", "count"])
+        for v in values:
+            edges, counts = v["edges"], v["counts"]
+            writer.writerows(zip(edges[:-1], edges[1:], counts, strict=True))
+    elif values and all(isinstance(v, dict) for v in values):
         header = list(dict.fromkeys(k for v in values for k in v))
         writer.writerow(header)
         writer.writerows([_cell(v.get(k)) for k in header] for v in values)
@@ -99,3 +105,12 @@ def _as_csv(values: list[Any]) -> str:
         writer.writerow(["value"])
         writer.writerows([_cell(v)] for v in values)
     return buf.getvalue()
+
+
+def _is_histogram(value: Any) -> bool:
+    """``{"edges": [n + 1 numbers], "counts": [n ints]}``, as ``numeric.histogram`` gives."""
+    if not isinstance(value, dict) or set(value) != {"edges", "counts"}:
+        return False
+    edges, counts = value["edges"], value["counts"]
+    return isinstance(edges, list) and isinstance(counts, list) and \
+        len(edges) == len(counts) + (1 if counts else 0)

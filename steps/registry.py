@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -73,11 +76,25 @@ class StepDef:
     shrink: Callable[..., tuple[int, int] | None] | None = None
     # False when the step never returns None, so the fast path needs no filter after it.
     drops: bool = True
+    # check_output(path, args) -> what is wrong with writing ``path`` with these arguments
+    # (a suffix that contradicts 'format'), or None; the engine asks before anything runs.
+    check_output: Callable[[str, Mapping[str, Any]], str | None] | None = None
+    # A py: step read from its source, not imported: the ref a worker imports it by.
+    origin: str = ""
 
     @property
     def ref(self) -> str:
-        """``module:qualname``: how a worker process finds the function again."""
-        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+        """``module:qualname``, or ``folder:module:qualname`` for a module found by file
+        in a workflow's folder: how a worker process finds the function again."""
+        return self.origin or f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+
+def closed_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A step's argument schema as flow checks it: an object, closed unless it says not."""
+    sch = dict(schema) if schema else {"type": "object", "properties": {}}
+    sch.setdefault("type", "object")
+    sch.setdefault("additionalProperties", False)
+    return sch
 
 
 def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
@@ -85,7 +102,8 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
          outputs: Iterable[str] = (), reads: Iterable[str] = (), fold: Fold | None = None,
          batch: Callable[..., Any] | None = None,
          shrink: Callable[..., tuple[int, int] | None] | None = None,
-         drops: bool = True) -> Callable:
+         drops: bool = True,
+         check_output: Callable[[str, Mapping[str, Any]], str | None] | None = None) -> Callable:
     """Declare ``fn`` a flow step. Returns the function unchanged.
 
     The schema describes the ``with`` mapping; when it is an object schema without
@@ -95,9 +113,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
         raise ValueError(f"step {name!r}: kind must be 'map' or 'reduce', not {kind!r}")
     if fold is not None and kind != "reduce":
         raise ValueError(f"step {name!r}: only a reduce step can fold")
-    sch = dict(schema) if schema else {"type": "object", "properties": {}}
-    sch.setdefault("type", "object")
-    sch.setdefault("additionalProperties", False)
+    sch = closed_schema(schema)
 
     def attach(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -105,7 +121,7 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
             name=name, fn=fn, kind=kind, schema=sch,
             description=description or (doc[0] if doc else ""),
             takes=takes, gives=gives, outputs=tuple(outputs), reads=tuple(reads), fold=fold,
-            batch=batch, shrink=shrink, drops=drops)
+            batch=batch, shrink=shrink, drops=drops, check_output=check_output)
         return fn
 
     return attach
@@ -114,13 +130,6 @@ def step(name: str, kind: Kind = "map", schema: dict[str, Any] | None = None, *,
 def step_def(fn: Callable[..., Any]) -> StepDef | None:
     """The StepDef a function was declared with, or None for a plain function."""
     return getattr(fn, "__flow_step__", None)
-
-
-def plain_step(fn: Callable[..., Any], name: str) -> StepDef:
-    """A StepDef for an undecorated function ``fn(value, **with)``: a map step."""
-    doc = (fn.__doc__ or "").strip().splitlines()
-    return StepDef(name=name, fn=fn, kind="map",
-                   schema={"type": "object"}, description=doc[0] if doc else "")
 
 
 def collect(module: ModuleType) -> dict[str, StepDef]:
@@ -149,14 +158,14 @@ class ValueKind:
 
 
 @functools.cache
-def value_kinds(modules: tuple[str, ...] = ()) -> tuple[ValueKind, ...]:
-    """The ValueKinds of the built-in step modules, then of ``modules``; a name counts once.
-
-    Cached per process: a worker looks them up once, not once per value.
-    """
+def value_kinds(refs: tuple[str, ...] = ()) -> tuple[ValueKind, ...]:
+    """The ValueKinds of the built-in step modules, then of the modules of the steps
+    ``refs`` name (see :func:`resolve_ref`); a name counts once."""
     found: dict[str, ValueKind] = {}
-    for mod_name in dict.fromkeys((*BUILTIN_MODULES, *modules)):
-        for value in vars(importlib.import_module(mod_name)).values():
+    modules = [importlib.import_module(m) for m in BUILTIN_MODULES]
+    modules += [_module_of(ref) for ref in refs]
+    for module in dict.fromkeys(modules):
+        for value in vars(module).values():
             if isinstance(value, ValueKind):
                 found.setdefault(value.name, value)
     return tuple(found.values())
@@ -209,13 +218,61 @@ def load_registry(extra_modules: Iterable[str] = ()) -> Registry:
     return Registry(extra_modules)
 
 
+def step_package_roots() -> set[str]:
+    """Top-level import names of the installed distributions that declare ``flow.steps``."""
+    from importlib.metadata import entry_points
+
+    roots: set[str] = set()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        roots.add(ep.value.split(":")[0].split(".")[0].strip())
+        try:
+            top = ep.dist.read_text("top_level.txt") if ep.dist is not None else None
+        except OSError:
+            top = None
+        roots.update((top or "").split())
+    return roots
+
+
+def file_ref(folder: str, module: str, qual: str) -> str:
+    """The ref of ``module:qual`` found by file under ``folder`` (see :func:`resolve_ref`)."""
+    return f"{folder}:{module}:{qual}"
+
+
 def resolve_ref(ref: str) -> Callable[..., Any]:
-    """The function named by ``module:qualname`` (imports the module)."""
-    mod_name, _, qual = ref.partition(":")
-    obj: Any = importlib.import_module(mod_name)
-    for part in qual.split("."):
+    """The function named by ``module:qualname`` or ``folder:module:qualname`` (imports it).
+
+    The second form is a ``py:`` module of a workflow's folder. It is imported by file,
+    under a private package whose only search path is that folder, so a ``steps.py`` or
+    ``os.py`` there neither shadows nor is shadowed by an installed module. The folder
+    also goes at the end of ``sys.path``, so that module's own ``import helpers`` works.
+    """
+    obj: Any = _module_of(ref)
+    for part in ref.rpartition(":")[2].split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _module_of(ref: str) -> ModuleType:
+    """The module of a step ``ref``, imported as :func:`resolve_ref` says."""
+    head = ref.rpartition(":")[0]
+    folder, sep, mod_name = head.rpartition(":")
+    if sep and os.path.isabs(folder):
+        return _import_from(folder, mod_name)
+    return importlib.import_module(head)
+
+
+def _import_from(folder: str, mod_name: str) -> ModuleType:
+    import importlib.util
+    from importlib.machinery import ModuleSpec
+
+    root = f"_flow_py_{zlib.crc32(os.fsencode(folder)):08x}"
+    if root not in sys.modules:
+        spec = ModuleSpec(root, None, is_package=True)
+        spec.submodule_search_locations = [folder]
+        sys.modules[root] = importlib.util.module_from_spec(spec)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return importlib.import_module(f"{root}.{mod_name}")
 
 
 class StepNotice(UserWarning):

@@ -19,6 +19,6 @@ _SLEEP_SCHEMA = {
 
 @step("util.sleep", schema=_SLEEP_SCHEMA, takes="any", gives="any")
 def sleep(value: Any, seconds: float) -> Any:
-    """Wait ``seconds``, then pass the item on unchanged (for demos and tests)."""
+    """Wait the given seconds, then pass the item on unchanged (for demos and tests)."""
     time.sleep(seconds)
     return value

@@ -1,10 +1,10 @@
 """Fault injection: step functions that misbehave on cue, and helpers to kill processes.
 
 The step functions are plain ``fn(value, **with)`` map steps, usable as
-``uses: py:tests.faults:kill_at`` in a workflow (with the repository root
-importable) or as ``ChainStep.ref`` in executor tests (:func:`ref`). Each one
-passes values through unchanged except where told to misbehave, so one bad item
-sits among good ones.
+``uses: py:tests.faults:kill_at`` in a workflow (after :func:`beside` put a copy
+in the workflow's folder: ``py:`` reaches nothing else) or as ``ChainStep.ref`` in
+executor tests (:func:`ref`). Each one passes values through unchanged except where
+told to misbehave, so one bad item sits among good ones.
 
 The helpers below them work on pids from the parent's side: SIGKILL a worker or
 flow itself at a chosen moment, wait until processes are gone, list a process's
@@ -27,6 +27,15 @@ MODULE = __name__  # "tests.faults" or "faults", depending on how it was importe
 def ref(name: str) -> str:
     """``module:function`` of a fault step, for ChainStep.ref."""
     return f"{MODULE}:{name}"
+
+
+def beside(folder: Path) -> None:
+    """Copy this module to ``folder/tests/faults.py``: a workflow in ``folder`` then
+    reaches it as ``py:tests.faults:NAME`` (py: only reaches the workflow's folder and
+    installed step packages)."""
+    target = Path(folder) / "tests" / "faults.py"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(Path(__file__).read_bytes())
 
 
 def import_root() -> str:

@@ -1,4 +1,4 @@
-"""Bad input files fail alone, fast, with a one-line reason (issue 3, points 6 and 7).
+"""Bad input files fail alone, fast, with a one-line reason.
 
 Every case is a real file from the adversarial corpus (tests/make_corpus.py) put
 through the real step functions.

@@ -199,6 +199,7 @@ def test_a_worker_that_leaves_mid_run_loses_nothing(cluster, tmp_path):
 # -- deaths and timeouts, named exactly, on workers that share nothing but the workdir -------
 
 def test_a_killed_worker_fails_its_item_and_costs_one_worker(cluster, tmp_path):
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: where
@@ -232,6 +233,7 @@ steps:
 
 @pytest.mark.timing
 def test_a_timeout_on_a_remote_style_worker_restarts_it_and_names_the_item(cluster, tmp_path):
+    faults.beside(tmp_path)  # py: reaches only the workflow's folder
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: hang
@@ -414,6 +416,7 @@ def test_images_on_dask_match_local_byte_for_byte_and_rerun_skips(tmp_path):
 
 def test_py_step_from_the_workflow_folder_and_a_killed_item_on_dask(tmp_path):
     (tmp_path / "mysteps.py").write_text("def triple(value):\n    return value * 3\n")
+    faults.beside(tmp_path)
     (tmp_path / "wf.yaml").write_text("""\
 flow: 1
 name: custom

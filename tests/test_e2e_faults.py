@@ -1,4 +1,4 @@
-"""Issue 3 end to end: the real `flow` command, real workflow files, real files, real faults.
+"""Faults end to end: the real `flow` command, real workflow files, real files, real faults.
 
 Each test runs ``python -m runner run ...`` in a subprocess in tmp_path and checks
 what a user would see: the exit code, the summary, the files on disk, the processes
@@ -26,7 +26,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from tests.conftest import REPO, run_flow
-from tests.faults import descendants_of, wait_gone
+from tests.faults import beside, descendants_of, wait_gone
 from tests.make_corpus import make_corpus
 from tests.timing import limit
 
@@ -39,6 +39,8 @@ def write_wf(folder: Path, text: str, name: str = "wf.yaml") -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    if "py:tests.faults:" in text:
+        beside(path.parent)
     return path
 
 
@@ -763,6 +765,7 @@ steps:
     from: xs
     uses: util.sleep
     with: {seconds: 0.2}
+    retries: 2  # as boom's: steps with the same settings fuse into one stage
   - id: boom
     uses: py:tests.faults:fail_at
     with: {at: 4}

@@ -10,6 +10,7 @@ import yaml
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.faults import beside
 
 
 def write(path: Path, text: str) -> Path:
@@ -301,6 +302,7 @@ def _run_pids(tmp_path, flow, workers: str, count: int, *args: str) -> tuple[int
     """Run PIDS_WF on ``count`` items: the workers its JSON reports for the stage, the
     stage's row of the summary table, and the worker pids that ran the items."""
     write(tmp_path / "wf.yaml", PIDS_WF.replace("stop: 40", f"stop: {count}") % workers)
+    beside(tmp_path)
     res = flow("run", "wf.yaml", "--json", "--force", *args)
     assert res.returncode == 0, res.stdout + res.stderr
     started = json.loads(res.stdout.splitlines()[0])
@@ -334,30 +336,11 @@ def test_plain_lines_when_stdout_is_not_a_terminal(tmp_path, flow):
 
 def test_live_table_on_a_terminal(tmp_path):
     """Under a real pseudo-terminal flow draws the rich table, a row per stage."""
-    import os
-    import pty
-    import subprocess
-    import sys
+    from tests.terminal import run_on_terminal
 
     shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
-    master, slave = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "run", "squares.yaml", "-p",
-                             "n=100000"], cwd=tmp_path, stdin=slave, stdout=slave,
-                            stderr=slave, env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    assert proc.wait(timeout=60) == 0
-    os.close(master)
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    code, screen = run_on_terminal(tmp_path, "run", "squares.yaml", "-p", "n=100000")
+    assert code == 0
     assert "\x1b[" in screen  # drawn with terminal control codes
     for text in ("squares · 2 stages", "progress", "square", "map×2", "total→write", "done"):
         assert text in screen, text

@@ -65,7 +65,7 @@ def test_other_parallel_settings_start_a_new_stage(tmp_path):
     assert stages[1].open_before == ()  # save gets images from the stage before
 
 
-def test_a_step_with_two_consumers_ends_its_stage(tmp_path):
+def test_two_branches_from_one_image_step_fuse_into_a_tree(tmp_path):
     text = SPEC_EXAMPLE % "" + """\
   - id: gray
     from: shrink
@@ -74,5 +74,7 @@ def test_a_step_with_two_consumers_ends_its_stage(tmp_path):
     uses: image.save
     with: {to: "${out}/gray/{stem}.png"}
 """
-    labels = [s.label for s in stages_of(tmp_path, text)]
-    assert "orient→shrink" in labels and "save" in labels and "gray→save_gray" in labels
+    stages = stages_of(tmp_path, text)
+    # Both branches run on shrink's image in the same task: no second stage, no second decode.
+    assert [s.label for s in stages][0] == "orient→shrink→[save | gray→save_gray]"
+    assert stages[0].branches == (2, 3) and stages[0].open_before == (0,)

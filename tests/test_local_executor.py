@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from runner.execute.base import Done, ExecutorOptions, Lost, Task
-from runner.execute.local.executor import LocalExecutor, death_reason
+from runner.execute.local.executor import LocalExecutor
+from runner.execute.local.monitor import death_reason
 from runner.execute.span import Span
 
 try:

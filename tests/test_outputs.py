@@ -13,10 +13,8 @@ from runner.files.outputs import (
     OutputClaims,
     OutputPatterns,
     Resolver,
-    check_collisions,
     could_write,
     fill,
-    resolve_output,
 )
 from runner.model import GlobSource, Input
 
@@ -74,15 +72,15 @@ def test_the_table_of_fields_is_what_an_item_fills(tmp_path):
 
 def test_paths_inside_the_workdir_become_absolute(tmp_path):
     wd = os.path.realpath(tmp_path)
-    assert resolve_output("build/a.jpg", str(tmp_path), False) == f"{wd}/build/a.jpg"
-    assert resolve_output("build/../b.jpg", str(tmp_path), False) == f"{wd}/b.jpg"
-    assert resolve_output(f"{wd}/c/d.jpg", str(tmp_path), False) == f"{wd}/c/d.jpg"
+    assert Resolver(str(tmp_path), False).resolve("build/a.jpg") == f"{wd}/build/a.jpg"
+    assert Resolver(str(tmp_path), False).resolve("build/../b.jpg") == f"{wd}/b.jpg"
+    assert Resolver(str(tmp_path), False).resolve(f"{wd}/c/d.jpg") == f"{wd}/c/d.jpg"
 
 
 def test_paths_outside_the_workdir_are_refused(tmp_path):
     for path in ("../x.jpg", "build/../../x.jpg", "/tmp/elsewhere/x.jpg"):
         with pytest.raises(FlowError) as err:
-            resolve_output(path, str(tmp_path), False, pos=STEP, where="steps[2].with.to")
+            Resolver(str(tmp_path), False).resolve(path, pos=STEP, where="steps[2].with.to")
         assert str(err.value) == (f"wf.yaml:12:9: error: steps[2].with.to: output path escapes "
                                   f"the working directory: {path} (use --allow-outside)")
 
@@ -94,13 +92,13 @@ def test_a_symlink_in_the_output_folder_pointing_outside_is_refused(tmp_path):
     (wd / "build/out").symlink_to(outside)
     with pytest.raises(FlowError, match="escapes the working directory through a symlink: "
                                         "build/out/new/a.jpg"):
-        resolve_output("build/out/new/a.jpg", str(wd), False)
+        Resolver(str(wd), False).resolve("build/out/new/a.jpg")
     (wd / "build/file.jpg").symlink_to(outside / "file.jpg")  # the output itself a link
     with pytest.raises(FlowError, match="through a symlink"):
-        resolve_output("build/file.jpg", str(wd), False)
+        Resolver(str(wd), False).resolve("build/file.jpg")
     # a link that stays inside is fine
     (wd / "build/inside").symlink_to(wd / "build")
-    assert resolve_output("build/inside/a.jpg", str(wd), False).endswith("/build/inside/a.jpg")
+    assert Resolver(str(wd), False).resolve("build/inside/a.jpg").endswith("/build/inside/a.jpg")
 
 
 def test_allow_outside_accepts_any_path(tmp_path):
@@ -117,12 +115,12 @@ def test_a_symlinked_workdir_is_fine(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path / "real")
     want = os.path.realpath(tmp_path / "real") + "/build/a.jpg"
-    assert resolve_output("build/a.jpg", str(tmp_path / "alias"), False) == want
+    assert Resolver(str(tmp_path / "alias"), False).resolve("build/a.jpg") == want
     # the workdir's own spelling joined onto the template, as the engine does
-    assert resolve_output(str(tmp_path / "alias/build/a.jpg"), str(tmp_path / "alias"),
-                          False) == want
+    alias = Resolver(str(tmp_path / "alias"), False)
+    assert alias.resolve(str(tmp_path / "alias/build/a.jpg")) == want
     with pytest.raises(FlowError, match=r"escapes the working directory: \.\./x\.jpg"):
-        resolve_output(str(tmp_path / "alias/../x.jpg"), str(tmp_path / "alias"), False)
+        Resolver(str(tmp_path / "alias"), False).resolve(str(tmp_path / "alias/../x.jpg"))
 
 
 # ---------------------------------------------------------------- collisions
@@ -136,21 +134,18 @@ def pairs(items: list[Item], template: str, workdir: Path) -> list[tuple[Item, s
 def test_two_items_writing_one_path_name_both_sources(tmp_path):
     items = photos(tmp_path, "a.jpg", "sub/a.jpg", "b.jpg")
     with pytest.raises(FlowError) as err:
-        check_collisions(pairs(items, "build/{stem}.jpg", tmp_path), STEP, "steps[2].with.to",
-                         str(tmp_path))
+        _claim(pairs(items, "build/{stem}.jpg", tmp_path), STEP, "steps[2].with.to", str(tmp_path))
     assert str(err.value) == ("wf.yaml:12:9: error: steps[2].with.to: photos/a.jpg and "
                               "photos/sub/a.jpg would both write build/a.jpg")
     # {relpath} keeps them apart
-    check_collisions(pairs(items, "build/{relpath}.jpg", tmp_path), STEP, "steps[2].with.to",
-                     str(tmp_path))
+    _claim(pairs(items, "build/{relpath}.jpg", tmp_path), STEP, "steps[2].with.to", str(tmp_path))
 
 
 def test_many_items_to_one_path_are_counted(tmp_path):
     items = [Item(i, i) for i in range(5)]
     with pytest.raises(FlowError, match=r"item 0 \(0\), item 1 \(1\) and 3 more would all "
                                         r"write out.txt"):
-        check_collisions(pairs(items, "out.txt", tmp_path), STEP, "steps[0].with.to",
-                         str(tmp_path))
+        _claim(pairs(items, "out.txt", tmp_path), STEP, "steps[0].with.to", str(tmp_path))
 
 
 def test_two_steps_writing_one_path_are_caught(tmp_path):
@@ -198,7 +193,7 @@ def test_fixed_output_paths_passed_positionally_are_never_inputs(tmp_path):
     # As the engine calls it: could_write(templates, fixed paths, workdir) as expand's 3rd arg.
     photos(tmp_path, "a.jpg", "contact.jpg", "small/a.jpg")
     writes = could_write(["photos/small/{stem}.jpg"],
-                         [resolve_output("photos/contact.jpg", str(tmp_path), False)],
+                         [Resolver(str(tmp_path), False).resolve("photos/contact.jpg")],
                          str(tmp_path))
     src = expand(Input("photos", GlobSource(("photos/**/*.jpg",)), Pos("wf.yaml", 3, 5)),
                  str(tmp_path), writes)
@@ -207,7 +202,7 @@ def test_fixed_output_paths_passed_positionally_are_never_inputs(tmp_path):
 
 def test_an_escape_joined_onto_the_workdir_is_shown_as_written(tmp_path):
     with pytest.raises(FlowError, match=r"escapes the working directory: \.\./x\.jpg \(use"):
-        resolve_output(os.path.join(tmp_path, "../x.jpg"), str(tmp_path), False)
+        Resolver(str(tmp_path), False).resolve(os.path.join(tmp_path, "../x.jpg"))
 
 
 # ---------------------------------------------------------------- only the documented fields
@@ -257,3 +252,10 @@ def test_a_zero_padded_index_names_the_output(tmp_path, flow):
     res = flow("run", "wf.yaml", "--no-live")
     assert res.returncode == 0, res.stdout + res.stderr
     assert sorted(p.name for p in (tmp_path / "out" / "f").iterdir()) == ["0000-a.jpg"]
+
+
+def _claim(pairs, pos, where, workdir) -> None:
+    """Claim one output argument's paths; FlowError on a collision, as prepare does."""
+    claims = OutputClaims(str(workdir))
+    claims.add(pairs, pos, where)
+    claims.raise_if_any()

@@ -112,8 +112,8 @@ def test_live_table_shows_every_stage_row_and_keeps_the_last_state(tmp_path: Pat
     assert header == ["stage", "mode", "progress", "done", "fail", "skip", "/s", "time", "eta",
                       "state"]
     assert "00:04" in last.splitlines()[0]  # the run's elapsed clock, frozen at its end
-    # The failure was printed once above the table, with its reason.
-    assert out.count("failed: photos/bad0.jpg at shrink: OSError: image file is truncated") == 1
+    # Failed items are listed once, by the summary: never over or under the last frame.
+    assert "photos/bad0.jpg" not in last
 
 
 @pytest.mark.timing
@@ -144,15 +144,22 @@ def test_live_table_while_running_shows_progress_rate_eta_and_waiting_rows() -> 
     assert "312/450" in drawn_unasked  # drawn within 0.5 s, before close() or render()
 
 
-def test_live_prints_only_the_first_failures_and_counts_the_rest() -> None:
+def test_live_counts_failures_under_the_table_while_running_and_prints_none() -> None:
     buf, console = live_console()
     reporter = make_reporter("live", sys.stdout, console=console)
-    for event in scripted_run(failures=12):
+    events = scripted_run(failures=12)
+    for event in events[:-1]:  # all but RunFinished: the run is still on
         reporter.handle(event)
+    running = reporter.render()
+    reporter.handle(events[-1])
     reporter.close()
+    console.print(running)
     out = buf.getvalue()
-    assert sum(f"photos/bad{i}.jpg at shrink" in out for i in range(12)) == 5
-    assert "7 more failed items, listed at the end" in out
+    under = out[out.rindex("summary→write"):].splitlines()[1]
+    assert under.startswith(" 12 failed items so far · latest: photos/bad11.jpg at shrink: ")
+    # Nothing printed line by line: the summary lists the failed items, once.
+    assert "failed: photos/bad" not in out
+    assert sum(f"photos/bad{i}.jpg" in out for i in range(11)) == 0
 
 
 def test_live_table_marks_stages_the_run_never_finished_as_cancelled() -> None:
@@ -284,7 +291,7 @@ def test_summary_caps_failures_unless_verbose() -> None:
     result = the_result(failures=45)
     short = render_summary(result)
     assert "photos/bad19.jpg" in short and "photos/bad20.jpg" not in short
-    assert "… and 25 more (--verbose or --report FILE lists them all)" in short
+    assert "… 25 more (see --report)" in short
     full = render_summary(result, verbose=True)
     assert "photos/bad44.jpg" in full and "      boom 44" in full
 

@@ -26,9 +26,9 @@ steps:
 def test_a_float_range_gives_each_number_once_when_shipped_in_sub_ranges(tmp_path):
     # Sub-ranges re-derived from float stops gained items (0.1 * 12 = 1.2000000000000002).
     (tmp_path / "wf.yaml").write_text(TENTHS_WF)
-    for jobs in ("1", "2"):
+    for jobs in ("1", "2"):  # --force: the second run would find it all up to date
         res = run_flow("run", "wf.yaml", "-j", jobs, "--no-live", "--report", "report.json",
-                       cwd=tmp_path, timeout=60)
+                       "--force", cwd=tmp_path, timeout=60)
         assert res.returncode == 0, res.stdout + res.stderr
         report = json.loads((tmp_path / "report.json").read_text())
         assert [s["done"] for s in report["stages"]] == [100, 1]

@@ -424,7 +424,8 @@ def test_unknown_cli_param_has_no_position(tmp_path, monkeypatch):
 
 def test_cli_value_of_the_wrong_type_is_reported_where_it_is_used(tmp_path, monkeypatch):
     assert errors(tmp_path, monkeypatch, SPEC_EXAMPLE, params={"size": "huge"}) == [
-        "wf.yaml:21:13: error: steps[1].with.size: expected an integer or a list, got 'huge'"]
+        "wf.yaml:21:13: error: steps[1].with.size: expected an integer or a list, got 'huge' "
+        "(size=huge given with -p)"]
 
 
 def test_allow_outside_accepts_escaping_outputs(tmp_path, monkeypatch):
@@ -451,8 +452,10 @@ def test_python_function_steps(tmp_path, monkeypatch):
   - {id: t, uses: "py:mysteps_a:total", with: {start: 1}}
 """)
     b, t = wf.steps
-    assert (b.kind, b.ref, b.args.as_dict()) == ("map", "mysteps_a:brighten", {"amount": 2})
-    assert (t.kind, t.ref) == ("reduce", "mysteps_a:total")
+    # Found by file in the workflow's folder: the ref says where, for the workers.
+    assert (b.kind, b.ref, b.args.as_dict()) == ("map", f"{os.getcwd()}:mysteps_a:brighten",
+                                                 {"amount": 2})
+    assert (t.kind, t.ref) == ("reduce", f"{os.getcwd()}:mysteps_a:total")
     assert errors(tmp_path, monkeypatch, HEAD + """\
   - {id: t, from: nums, uses: "py:mysteps_a:total", with: {strat: 1}}
   - {id: m, uses: "py:mysteps_a:brigten"}
@@ -473,8 +476,9 @@ def test_python_module_that_fails_to_import(tmp_path, monkeypatch):
     errs = errors(tmp_path, monkeypatch, HEAD + "  - {id: b, from: nums, uses: "
                   "'py:mysteps_broken:f'}\n")
     assert len(errs) == 1
-    assert errs[0].startswith("wf.yaml:7:31: error: steps[0].uses: importing 'mysteps_broken' "
-                              "failed: SyntaxError:")
+    assert errs[0].startswith("wf.yaml:7:31: error: steps[0].uses: 'mysteps_broken' cannot be "
+                              "read: SyntaxError:")
+    assert errs[0].endswith("mysteps_broken.py:1:7)")  # where in the module
 
 
 # -- workflow files as steps ------------------------------------------------------------------

@@ -10,22 +10,28 @@ another workflow file has that file's steps inlined (:mod:`runner.compile.includ
 
 from __future__ import annotations
 
+import math
 import os
-import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from runner import model
+from runner.compile.cliorigin import cli_places, credit
 from runner.compile.draft import Draft
 from runner.compile.includes import flatten, include, merge_settings
 from runner.compile.load import load_file
 from runner.compile.params import check_output, plain_values, resolve_params, substitute
+from runner.compile.pyfind import PyStepError
+from runner.compile.pysteps import read_step
+from runner.compile.strays import adopt_strays
 from runner.compile.tree import Map, Node, Scalar, Seq, make_map, to_plain
 from runner.compile.validate import check, check_workflow
+from runner.compile.writes import check_writes
+from runner.compile.yamlhints import braced_text
 from runner.errors import Collector, FlowError, Pos, Problem, did_you_mean
 from runner.model import ExecutorSpec, Input, Source, StepSpec, Workflow
-from steps.registry import StepDef, plain_step, step_def
+from steps.registry import StepDef
 
 SETTINGS = ("parallel", "retries", "timeout", "on_error")
 
@@ -59,7 +65,9 @@ def load_workflow(path: str, params: dict[str, str] | None = None, workdir: str 
     doc = loader.load(path, params or {}, None, (os.path.abspath(path),))
     if doc is not None:
         _check_feeds(doc, problems)
+        check_writes(doc.inputs, doc.steps, problems)
     loader.drop_cascades()
+    problems.problems = credit(problems.problems, loader.cli_places, params or {})
     problems.raise_if_any()
     assert doc is not None
     return Workflow(
@@ -81,6 +89,7 @@ class Loader:
         # Where a ${...} could not be substituted: the only problem reported there.
         self.tainted: set[Pos] = set()
         self.subst: set[Problem] = set()
+        self.cli_places: dict[Pos, tuple[str, ...]] = {}  # where the file uses a -p param
 
     def add(self, pos: Pos, path: str, message: str, hint: str = "") -> None:
         self.problems.add(pos, path, message, hint)
@@ -98,15 +107,18 @@ class Loader:
         except FlowError as e:
             self.problems.extend(e.problems)
             return None
+        if cli:
+            self.cli_places = cli_places(root, cli)
         before = len(self.problems.problems)
         params = resolve_params(root.get("params"), path, cli, given, self.problems)
         values = [v if k.value == "params" else substitute(v, params, k.value, self.problems)
                   for k, v in root.items()]
         self.subst.update(self.problems.problems[before:])
         self.tainted.update(p.pos for p in self.problems.problems[before:])
-        root = make_map(list(root.keys), values, root.pos)
+        root = adopt_strays(make_map(list(root.keys), values, root.pos), self.registry, self.add)
         before = len(self.problems.problems)
         check_workflow(root, self.problems)
+        _check_ranges(root.get("inputs"), self.problems)
         names, inputs = _inputs(root.get("inputs"), self.problems.problems[before:])
         drafts = []
         steps = root.get("steps")
@@ -142,7 +154,7 @@ class Loader:
         elif not isinstance(with_node, Map):
             return d  # reported by the schema; its arguments cannot be checked
         upath = f"{path}.uses"
-        if d.uses.endswith((".yaml", ".yml")):
+        if d.uses.endswith((".yaml", ".yml")) or d.uses.startswith("pkg:"):
             include(self, d, uses_node.pos, with_node, file, chain)
             return d
         if d.uses.startswith("py:"):
@@ -154,11 +166,14 @@ class Loader:
                          f"{did_you_mean(d.uses, self.registry)}",
                          "flow steps lists the available steps")
         if d.sd is not None:
+            before = len(self.problems.problems)
             check(with_node, d.sd.schema, f"{path}.with", self.problems, what="argument")
+            self.hint_braced(with_node, f"{path}.with", before)
             d.args = to_plain(with_node)
             for arg in d.sd.outputs:
                 value = with_node.get(arg)
                 if isinstance(value, Scalar) and isinstance(value.value, str):
+                    d.output_pos[arg] = value.pos
                     for message, hint in check_output(value.value, d.sd.kind == "reduce",
                                                       self.allow_outside):
                         self.add(value.pos, f"{path}.with.{arg}", message, hint)
@@ -178,44 +193,23 @@ class Loader:
         self.add(node.pos, path, f"{what}: '{node.value}'",
                  f"relative paths start from the working directory, {self.workdir}")
 
-    def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
-        """``py:module.path:function``, imported with the workflow's folder on sys.path."""
-        import importlib
+    def hint_braced(self, with_node: Map, path: str, since: int) -> None:
+        """``to: {stem}`` is a mapping to YAML: the problems found there say to quote it."""
+        probs = self.problems.problems
+        for key, value in with_node.items():
+            text = braced_text(value)
+            for i in range(since, len(probs)) if text else ():
+                if probs[i].pos == value.pos and not probs[i].hint:
+                    probs[i] = replace(probs[i], hint=f"YAML reads {text} as a mapping: "
+                                       f'quote it: {key.value}: "{text}"')
 
-        mod_name, _, qual = uses[3:].partition(":")
-        if not re.fullmatch(r"[A-Za-z_][\w.]*", mod_name) or not re.fullmatch(
-                r"[A-Za-z_][\w.]*", qual):
-            self.add(pos, path, f"'{uses}' is not of the form py:module.path:function")
-            return None
-        folder = os.path.dirname(os.path.abspath(file))
-        if folder not in sys.path:
-            sys.path.insert(0, folder)  # the workflow's folder is importable (SPEC 1.6)
+    def python(self, uses: str, pos: Pos, path: str, file: str) -> StepDef | None:
+        """``py:module.path:function``, read from its source (see runner.compile.pysteps)."""
         try:
-            obj: Any = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            missing = e.name or mod_name
-            if mod_name == missing or mod_name.startswith(missing + "."):
-                self.add(pos, path, f"no module named '{missing}'",
-                         f"looked in {folder} and the installed packages")
-            else:
-                self.add(pos, path, f"importing '{mod_name}' failed: {e}")
+            return read_step(uses, os.path.dirname(os.path.abspath(file)))
+        except PyStepError as e:
+            self.add(pos, path, e.message, e.hint)
             return None
-        except (Exception, SystemExit) as e:  # the user's module is broken: say how
-            self.add(pos, path, f"importing '{mod_name}' failed: {type(e).__name__}: {e}")
-            return None
-        for part in qual.split("."):
-            nxt = getattr(obj, part, None)
-            if nxt is None:
-                names = [n for n in dir(obj) if not n.startswith("_")
-                         and callable(getattr(obj, n, None))]
-                self.add(pos, path, f"'{mod_name}' has no function '{qual}'"
-                         f"{did_you_mean(part, names)}")
-                return None
-            obj = nxt
-        if not callable(obj):
-            self.add(pos, path, f"'{mod_name}:{qual}' is not a function")
-            return None
-        return step_def(obj) or plain_step(obj, uses)
 
 
 def _graph(drafts: list[Draft], inputs: list[str], ld: Loader) -> None:
@@ -322,6 +316,30 @@ def _settings(node: Node | None) -> dict[str, Any]:
     if not isinstance(out.get("parallel", {}), dict):
         del out["parallel"]  # reported by the schema; keeps merge_settings safe
     return out
+
+
+def _check_ranges(node: Node | None, problems: Collector) -> None:
+    """Ranges of finite numbers (NaN compares false with everything) and countable items."""
+    for key, value in node.items() if isinstance(node, Map) else ():
+        rng = value.get("range") if isinstance(value, Map) else None
+        parts = {"stop": rng} if isinstance(rng, Scalar) else {
+            k.value: v for k, v in rng.items()} if isinstance(rng, Map) else {}
+        nums = {k: n.value for k, n in parts.items() if isinstance(n, Scalar)
+                and isinstance(n.value, int | float) and not isinstance(n.value, bool)}
+        where = f"inputs.{key.value}.range"
+        bad = [k for k, v in nums.items() if isinstance(v, float) and not math.isfinite(v)]
+        for k in bad:
+            problems.add(parts[k].pos, f"{where}.{k}", f"must be a finite number, not {nums[k]}")
+        if bad or "stop" not in nums or nums.get("step", 1) == 0:
+            continue  # a missing stop or a zero step: the schema says so
+        try:
+            count = abs(nums["stop"] - nums.get("start", 0)) / abs(nums.get("step", 1))
+        except OverflowError:  # beyond a float
+            count = math.inf
+        if count >= sys.maxsize:
+            about = f"about {count:.3g}" if math.isfinite(count) else "over 1e308"
+            problems.add(parts["stop"].pos, f"{where}.stop", f"a range of {about} items is "
+                         f"more than flow can count ({sys.maxsize})")
 
 
 def _inputs(node: Node | None, problems: list[Problem]) -> tuple[list[str], list[Input]]:

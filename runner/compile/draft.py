@@ -24,3 +24,4 @@ class Draft:
     source_pos: list[Pos] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     inner: list[Draft] | None = None
+    output_pos: dict[str, Pos] = field(default_factory=dict)  # output argument -> its value

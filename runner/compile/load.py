@@ -9,8 +9,10 @@ file must never hold:
 - duplicate keys, anywhere;
 - any tag beyond the plain JSON-like ones (``!!python/object`` ...): safe loading only;
 - alias bombs: every alias adds the size of the node it names to a running
-  count of expanded nodes, refused past :data:`MAX_NODES` (instantly, since
+  count of expanded nodes, refused past :data:`MAX_EXPANDED` (instantly, since
   anchored nodes are shared, never copied);
+- more than :data:`MAX_NODES` nodes written out (a list of a million values is
+  data: a csv input streams it);
 - nesting deeper than :data:`MAX_DEPTH` (no RecursionError anywhere later);
 - more than one document.
 
@@ -36,14 +38,21 @@ from runner.compile.tree import (  # noqa: F401
     make_seq,
     to_plain,
 )
+from runner.compile.yamlhints import alias_hint, explain
 from runner.errors import Collector, FlowError, Pos
 
-MAX_NODES = 100_000  # expanded nodes in one document; a real workflow has a few hundred
+MAX_NODES = 1_000_000  # nodes written in one document; a real workflow has a few hundred
+MAX_EXPANDED = 100_000  # nodes that aliases add by repeating others
 MAX_DEPTH = 100  # nesting levels
 
 _T = "tag:yaml.org,2002:"
 # Explicit tags a workflow may use; anything else (python/*, !custom, binary, set ...) is refused.
 _SCALAR_TAGS = {_T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"}
+# Plain numbers read without PyYAML's constructors (a long values: list is mostly these):
+# decimal integers (no leading zero, which YAML 1.1 reads as octal), and floats with an
+# exponent, which YAML 1.1 reads only with a dot and a signed exponent.
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_EXPONENT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+")
 _BREAKS = re.compile(r"\r\n|\r|\n|\x85|\u2028|\u2029")  # what libyaml counts as a line break
 
 
@@ -129,7 +138,8 @@ class _Builder:
         self.anchors: dict[str, Node] = {}
         self.open_anchors: set[str] = set()
         self.stack: list[_Frame] = []
-        self.count = 0  # nodes so far, aliases expanded
+        self.count = 0  # nodes written so far
+        self.expanded = 0  # nodes added by aliases so far
         self.root: Node | None = None
         self.docs = 0
         self.skip = 0  # >0 while inside a node we refused (e.g. a complex key)
@@ -163,22 +173,38 @@ class _Builder:
     def syntax_error(self, e: Any) -> FlowError:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "not valid YAML"
+        if mark is not None:
+            # The usual mistakes (a tab, an unquoted ${param} or {field}, a glob read as an
+            # alias, a key out of line) are plain on the line: say them, not the parser's words.
+            ctx = e.context_mark.line + 1 if e.context_mark else None
+            found = explain(split_lines(self.text), mark.line + 1, mark.column + 1, ctx)
+            if found is not None:
+                self.problems.add(Pos(self.file, found.line, found.col), "", found.message,
+                                  found.hint)
+                return FlowError(sorted(self.problems.problems,
+                                        key=lambda p: (p.pos.line, p.pos.col)))
         hint = ""
         if e.context and e.context_mark and e.problem_mark:
             hint = f"{e.context} at line {e.context_mark.line + 1}"
-        if "tab" in problem or "'\\t'" in problem:
-            hint = "YAML indents with spaces, not tabs"
         if "nesting depth" in problem:  # libyaml's own limit on flow nesting, same meaning
             return self.fail(mark, f"nested deeper than {MAX_DEPTH} levels; refused")
         return self.fail(mark, f"YAML syntax error: {problem}", hint)
 
-    def count_up(self, n: int, mark: Any) -> None:
+    def count_up(self, n: int, mark: Any, alias: bool = False) -> None:
+        if alias:
+            self.expanded += n
+            if self.expanded > MAX_EXPANDED:
+                raise _Stop(self.fail(
+                    mark, f"the document expands to more than {MAX_EXPANDED} nodes "
+                    "(aliases that repeat aliases?); refused",
+                    "a workflow needs a few hundred nodes; this looks like an alias bomb"))
+            return
         self.count += n
         if self.count > MAX_NODES:
             raise _Stop(self.fail(
-                mark, f"the document expands to more than {MAX_NODES} nodes "
-                "(aliases that repeat aliases?); refused",
-                "a workflow needs a few hundred nodes; this looks like an alias bomb"))
+                mark, f"the document holds more than {MAX_NODES} values (keys, items and "
+                "scalars); refused", "for data that large use a csv input (read as it "
+                "streams) or a range"))
 
     def event(self, ev: Any) -> None:
         kind = type(ev).__name__
@@ -225,8 +251,10 @@ class _Builder:
             if target is None:
                 why = ("refers to a node that contains it" if ev.anchor in self.open_anchors
                        else "names no anchor above it")
-                raise _Stop(self.fail(ev.start_mark, f"alias *{ev.anchor} {why}"))
-            self.count_up(target.size, ev.start_mark)
+                hint = "" if ev.anchor in self.open_anchors else alias_hint(
+                    split_lines(self.text), ev.start_mark.line + 1, ev.start_mark.column + 1)
+                raise _Stop(self.fail(ev.start_mark, f"alias *{ev.anchor} {why}", hint))
+            self.count_up(target.size, ev.start_mark, alias=True)
             self.done(target, None, ev.start_mark)
         elif kind == "DocumentStartEvent":
             self.docs += 1
@@ -325,9 +353,13 @@ def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
     global _resolver
     import yaml
 
+    if implicit[0] and _DECIMAL.fullmatch(value):
+        return _T + "int"  # the common case, and the same under every YAML version
     if _resolver is None:
         _resolver = yaml.resolver.Resolver()
     tag = _resolver.resolve(yaml.ScalarNode, value, implicit)
+    if tag == _T + "str" and implicit[0] and _EXPONENT.fullmatch(value):
+        return _T + "float"  # 1e300: YAML 1.1 wants 1.0e+300, YAML 1.2 (and JSON) do not
     # Timestamps, '=' and '<<' as values stay text: a workflow has no use for them.
     return tag if tag in _SCALAR_TAGS else _T + "str"
 
@@ -336,6 +368,10 @@ def _construct(tag: str, text: str) -> Any:
     global _constructor
     if tag == _T + "str":
         return text
+    if tag == _T + "int" and _DECIMAL.fullmatch(text):
+        return int(text)
+    if tag == _T + "float" and _EXPONENT.fullmatch(text):
+        return float(text)
     import yaml
 
     if _constructor is None:

@@ -9,6 +9,13 @@ command line are read as YAML scalars (``512`` is an int, ``[1, 2]`` a list,
 anything else that is not a scalar or a list stays the text as given) and are
 taken literally (no ``${}`` inside them).
 
+Expansion is bounded for the whole load of a workflow (its included files too): a
+param copied wherever it is used, by params that repeat params, could otherwise grow
+ten-fold per level (a "${param} bomb"). Past :data:`MAX_TEXT` characters added to
+strings or :data:`MAX_COPIED` list items copied (a list as the file wrote it may be
+used once for free), a use is refused, left unexpanded, and the first refusal is
+reported naming the param; nothing large is ever built.
+
 Output templates (the arguments a step declares in ``StepDef.outputs``) use the
 per-item fields of :mod:`runner.files.fields` (SPEC 1.4); :func:`check_output`
 checks what can be judged before any item exists.
@@ -18,7 +25,9 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.compile.load import Map, Node, Scalar, Seq, from_plain, make_map, make_seq, parse
@@ -28,6 +37,47 @@ from runner.files import fields
 PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 _REF = re.compile(r"\$(\$?)\{([^{}]*)\}")
 _NAME = re.compile(PARAM_NAME)
+MAX_TEXT = 1_000_000  # characters that ${...} may add to strings, in one load
+MAX_COPIED = 100_000  # list items and mappings that ${...} may copy, in one load
+_HINT = ("a param's value is copied wherever it is used: params that repeat params "
+         "grow ten-fold per level")
+
+
+@dataclass
+class _Budget:
+    """What ${...} may still add in one load (its Collector is shared by every file)."""
+
+    text: int = MAX_TEXT
+    copied: int = MAX_COPIED
+    free: dict[int, Node] = field(default_factory=dict)  # lists as written: first use free
+    refused: bool = False  # one problem says it; later refusals in params are silent
+
+
+_budgets: weakref.WeakKeyDictionary[Collector, _Budget] = weakref.WeakKeyDictionary()
+
+
+def _budget(problems: Collector) -> _Budget:
+    b = _budgets.get(problems)
+    if b is None:
+        b = _budgets[problems] = _Budget()
+    return b
+
+
+def _too_big(problems: Collector, node: Scalar, path: str, refs: list[str], what: str) -> None:
+    """Refuse a use of ``refs`` at ``node``, naming the param being defined or the refs.
+
+    Within params only the first refusal is reported: the params after it use what
+    was left unexpanded, and one message names where the growth went too far.
+    """
+    budget = _budget(problems)
+    in_params = path.startswith("params.")
+    if in_params and budget.refused:
+        return
+    budget.refused = True
+    names = ", ".join(f"'${{{r}}}'" for r in dict.fromkeys(refs))
+    param = re.split(r"[.\[]", path[7:])[0]
+    who = f"param '{param}' expands" if in_params else f"using {names} here expands the workflow"
+    problems.add(node.pos, path, f"{who} to more than {what}; refused", _HINT)
 
 
 def parse_cli_value(text: str) -> Any:
@@ -75,6 +125,8 @@ def resolve_params(params: Node | None, file: str, cli: Mapping[str, str] | None
             values[name] = given[name]
         else:
             values[name] = substitute(node, values, f"params.{name}", problems, declared)
+            if values[name] is node:
+                _budget(problems).free[id(node)] = node
     return values
 
 
@@ -114,6 +166,15 @@ def _scalar(node: Scalar, params: Mapping[str, Node], path: str, problems: Colle
             # Keep how the value was written, so a YAML 1.1 surprise can still be explained.
             via = found.via or whole.group(2).strip()
             return Scalar(found.value, node.pos, found.text, found.plain, via)
+        budget = _budget(problems)
+        if budget.free.pop(id(found), None) is not None:
+            pass  # the first use of a list as the file wrote it: no repetition yet
+        elif found.size > budget.copied:
+            _too_big(problems, node, path, [whole.group(2).strip()],
+                     f"{MAX_COPIED:,} list items copied from params")
+            return node
+        else:
+            budget.copied -= found.size
         return _moved(found, node.pos, whole.group(2).strip())
 
     def repl(m: re.Match[str]) -> str:
@@ -128,12 +189,23 @@ def _scalar(node: Scalar, params: Mapping[str, Node], path: str, problems: Colle
             return m.group(0)
         return _text(found.value)
 
-    out = _REF.sub(repl, text)
+    pieces, at, refs = [], 0, []
+    for m in _REF.finditer(text):
+        pieces += (text[at:m.start()], repl(m))
+        refs.append(m.group(2).strip())
+        at = m.end()
+    pieces.append(text[at:])
     rest = _REF.sub("", text)
     if "${" in rest.replace("$${", ""):
         problems.add(node.pos, path, "'${' without a closing '}'",
                      "write $${ for a literal ${")
-    return Scalar(out, node.pos, node.text, False, node.via)
+    budget = _budget(problems)
+    grown = sum(map(len, pieces)) - len(text)  # measured before anything large is built
+    if grown > budget.text:
+        _too_big(problems, node, path, refs, f"{MAX_TEXT:,} characters from params")
+        return node
+    budget.text -= max(0, grown)
+    return Scalar("".join(pieces), node.pos, node.text, False, node.via)
 
 
 def _lookup(raw: str, node: Scalar, params: Mapping[str, Node], path: str,

@@ -51,16 +51,25 @@ def _settings() -> dict[str, Any]:
             "type": "object", "additionalProperties": False,
             "description": "how this step's items are spread over the workers",
             "properties": {
-                "mode": {"enum": ["map", "async", "serial"]},
-                "workers": _auto_int(),
-                "chunksize": _auto_int(),
+                "mode": {"enum": ["map", "async", "serial"], "default": "map",
+                         "description": "map: chunks of items on the process pool; async: "
+                                        "one item per call; serial: in flow's own process"},
+                "workers": {**_auto_int(), "default": "auto",
+                            "description": "worker processes; auto: the usable CPUs, never "
+                                           "more than the items or --jobs"},
+                "chunksize": {**_auto_int(), "default": "auto",
+                              "description": "items per task in mode map; auto: about 16 "
+                                             "chunks per worker, at most 64 items"},
             },
         },
-        "retries": {"type": "integer", "minimum": 0,
+        "retries": {"type": "integer", "minimum": 0, "default": 0,
                     "description": "extra attempts for a failed item"},
         "timeout": {"type": "number", "exclusiveMinimum": 0,
-                    "description": "seconds one item may take"},
-        "on_error": {"enum": ["continue", "stop"]},
+                    "description": "seconds one item (or one reduce) may take; past it the "
+                                   "worker is ended and replaced, and the item fails"},
+        "on_error": {"enum": ["continue", "stop"], "default": "continue",
+                     "description": "continue: report the item, drop it downstream, go on "
+                                    "(exit 1); stop: cancel the run at the first failure"},
     }
 
 
@@ -70,14 +79,21 @@ def base_schema() -> dict[str, Any]:
     step = {
         "type": "object", "additionalProperties": False, "required": ["id", "uses"],
         "properties": {
-            "id": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
+            "id": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE,
+                   "description": "the step's name, unique in the file; later steps take "
+                                  "from it with from:"},
             "uses": {"type": "string", "minLength": 1,
-                     "description": "a registered step, py:module:function, or a .yaml file"},
-            "with": {"type": ["object", "null"], "description": "the step's arguments"},
+                     "description": "a registered step (image.resize), a Python function "
+                                    "(py:module:function), a workflow file (./shared/x.yaml) "
+                                    "or one in an installed step package (pkg:package/x.yaml)"},
+            "with": {"type": ["object", "null"],
+                     "description": "the step's arguments (flow steps NAME lists them)"},
             "from": {"anyOf": [{"type": "string", "minLength": 1},
                                {"type": "array", "minItems": 1,
                                 "items": {"type": "string", "minLength": 1}}],
-                     "description": "an input name, a step id above, or a list of them"},
+                     "description": "an input name, a step id above, or a list of them (items "
+                                    "in that order); default: the step above; the first step "
+                                    "must say"},
             **_settings(),
         },
     }
@@ -86,25 +102,41 @@ def base_schema() -> dict[str, Any]:
         "$comment": ONE_SOURCE,
         "oneOf": [{"required": [k]} for k in SOURCE_KINDS],
         "properties": {
-            "glob": _str_list(),
-            "exclude": _str_list(),
-            "allow_empty": {"type": "boolean"},
+            "glob": {**_str_list(),
+                     "description": "a pattern or a list (** recursive): regular files, sorted, "
+                                    "hidden files left out; no match is an error"},
+            "exclude": {**_str_list(), "description": "patterns of files the glob leaves out"},
+            "allow_empty": {"type": "boolean", "default": False,
+                            "description": "true: a glob that matches nothing is no error"},
             "range": {"anyOf": [
                 {"type": "object", "additionalProperties": False, "required": ["stop"],
-                 "properties": {"start": {"type": "number"}, "stop": {"type": "number"},
-                                "step": {"type": "number", "not": {"const": 0},
-                                         "errorMessage": "must not be 0"}}},
-                {"type": "number"}]},
-            "values": {"type": "array", "items": {"type": ["number", "string"]}},
+                 "properties": {
+                     "start": {"type": "number", "default": 0, "description": "the first number"},
+                     "stop": {"type": "number", "description": "where it ends (not included)"},
+                     "step": {"type": "number", "not": {"const": 0}, "default": 1,
+                              "errorMessage": "must not be 0",
+                              "description": "the difference between neighbours"}}},
+                {"type": "number"}],
+                "description": "numbers as Python's range: {start, stop, step}, stop "
+                               "excluded; a number alone is the stop"},
+            "values": {"type": "array", "items": {"type": ["number", "string"]},
+                       "description": "the items themselves"},
             "csv": {
+                "description": "one item per row: the numbers of one column of a CSV file",
                 "type": "object", "additionalProperties": False, "required": ["column"],
                 "oneOf": [{"required": ["path"]}, {"required": ["glob"]}],
                 "errorMessage": "needs exactly one of path and glob",
-                "properties": {"path": {"type": "string", "minLength": 1},
-                               "glob": {"type": "string", "minLength": 1},
+                "properties": {"path": {"type": "string", "minLength": 1,
+                                        "description": "the CSV file"},
+                               "glob": {"type": "string", "minLength": 1,
+                                        "description": "CSV files, read in sorted order"},
                                "column": {"anyOf": [{"type": "string", "minLength": 1},
-                                                    {"type": "integer", "minimum": 0}]},
-                               "header": {"type": "boolean"}},
+                                                    {"type": "integer", "minimum": 0}],
+                                          "description": "the column: its name in the header, "
+                                                         "or its index from 0"},
+                               "header": {"type": "boolean", "default": True,
+                                          "description": "whether the first row names the "
+                                                         "columns"}},
             },
         },
     }
@@ -115,24 +147,38 @@ def base_schema() -> dict[str, Any]:
         "required": ["flow", "name", "inputs", "steps"],
         "properties": {
             "flow": {"const": 1, "description": "format version; only 1 exists"},
-            "name": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
-            "description": {"type": "string"},
+            "name": {"type": "string", "pattern": ID_PATTERN, "errorMessage": ID_MESSAGE,
+                     "description": "the workflow's name"},
+            "description": {"type": "string", "description": "what it does, in a paragraph"},
             "params": {
                 "type": "object",
+                "description": "name -> default value (a scalar or a list); ${name} uses one, "
+                               "-p name=value overrides it",
                 "propertyNames": {"pattern": PARAM_NAME,
                                   "errorMessage": "a param name is letters, digits, '_' and "
                                                   "'-', starting with a letter or '_'"},
                 "additionalProperties": {"anyOf": [scalar, {"type": "array", "items": scalar}]},
             },
             "defaults": {"type": "object", "additionalProperties": False,
-                         "properties": _settings()},
+                         "properties": _settings(),
+                         "description": "parallel, retries, timeout and on_error for every "
+                                        "step that does not set them"},
             "inputs": {"type": "object", "minProperties": 1,
+                       "description": "name -> one source of items",
                        "propertyNames": {"pattern": ID_PATTERN, "errorMessage": ID_MESSAGE},
                        "additionalProperties": source},
-            "steps": {"type": "array", "minItems": 1, "items": step},
+            "steps": {"type": "array", "minItems": 1, "items": step,
+                      "description": "what is done to the items, in order"},
             "executor": {"type": "object", "additionalProperties": False,
-                         "properties": {"kind": {"enum": ["local", "dask"]},
-                                        "address": {"type": "string"}}},
+                         "description": "where it runs; the command line's --executor and "
+                                        "--scheduler win",
+                         "properties": {
+                             "kind": {"enum": ["local", "dask"], "default": "local",
+                                      "description": "local: a process pool on this machine; "
+                                                     "dask: a Dask cluster"},
+                             "address": {"type": "string",
+                                         "description": "a Dask scheduler (tcp://host:port); "
+                                                        "none: a local cluster"}}},
         },
     }
 

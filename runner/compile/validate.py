@@ -1,7 +1,7 @@
 """Validation against the workflow JSON Schema, in the user's language.
 
 The schema itself is built in :mod:`runner.compile.schema` (:func:`base_schema`,
-:func:`workflow_schema`, importable from here too). Validation runs jsonschema (Draft
+:func:`workflow_schema`). Validation runs jsonschema (Draft
 2020-12, imported lazily) on the structure, then on each step's ``with`` with
 that step's schema, and turns each jsonschema error into one
 :class:`~runner.errors.Problem` at the offending node: unknown keys with "did
@@ -17,12 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from runner.compile.fastcheck import verdict
-from runner.compile.schema import ONE_SOURCE, SOURCE_KINDS, base_schema, workflow_schema
+from runner.compile.schema import ONE_SOURCE, SOURCE_KINDS, base_schema
 from runner.compile.tree import Map, Node, Scalar, Seq, to_plain
 from runner.errors import Collector, Pos, closest, did_you_mean
-
-# The schema builders lived here first; `from runner.compile.validate import ...` keeps working.
-__all__ = ["base_schema", "check", "check_workflow", "workflow_schema"]
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",

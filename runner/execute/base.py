@@ -42,6 +42,12 @@ class Chain:
     fold: ChainStep | None = None  # the downstream reduce folded per chunk
     spill_dir: str | None = None  # where image values leaving the worker are kept
     timeout: float | None = None  # seconds per item; None: no limit (fast paths allowed)
+    # A tree: where each branch starts in ``steps`` (the trunk is everything before the
+    # first); every branch runs on the trunk's value (see runner.execute.tree).
+    branches: tuple[int, ...] = ()
+    share: ChainStep | None = None  # prepares the trunk's value for all branches (one decode)
+    share_heads: bool = False  # ``share`` also does each branch's first step: one value each
+    root: str | None = None  # steps write files only below this folder (None: anywhere)
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class TaskResult:
     dropped: int = 0  # items a filter step removed
     notes: tuple[str, ...] = ()  # e.g. "multi-frame file: first frame used"
     seconds: float = 0.0
+    output: tuple[tuple[int, str], ...] = ()  # (offset, what it wrote or warned); -1: the task
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,16 @@ class Lost:
 
 
 Completion = Done | Lost
+
+
+@dataclass(frozen=True)
+class Running:
+    """An item a worker is on: its task, its offset (None: somewhere in the task), and
+    for how many seconds it has run."""
+
+    task: Task
+    offset: int | None
+    seconds: float
 
 
 class Completions:
@@ -190,6 +207,11 @@ class Executor(ABC):
     @abstractmethod
     def cancel(self) -> None:
         """Stop all work now: running tasks are abandoned, workers ended."""
+
+    def running(self) -> list[Running]:
+        """The items running now and for how long (so a stall shows without a
+        timeout); none where the executor cannot tell."""
+        return []
 
     @abstractmethod
     def close(self) -> None:

@@ -8,177 +8,91 @@ process boundary can kill a Pool's result thread (CPython gh-79492).
 Two paths: a fast one that maps whole chunks through C-level ``map`` (no
 per-item bookkeeping), used when no timeout needs per-item tracking; and a
 careful one, item by item, that tells the tracker which item it is on and
-isolates the failing item. The fast path falls back to the careful one on the
-first exception, so a bad item costs time only in its own chunk.
+isolates the failing item.
+
+Whatever the path, a step runs at most ``1 + retries`` times on an item. When
+an item fails or is dropped inside a fast chunk, the items before it keep their
+values, the failed call counts as the item's first attempt, and only the items
+after it go on item by item. One exception: a chain made only of flow's own
+steps, which are pure functions, may be computed again item by item after a
+failure (so their own messages name the failure); nobody can tell the difference.
 """
 
 from __future__ import annotations
 
-import signal
+import os
 import time
-import traceback
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
-from operator import is_not
-from typing import Any, Protocol
+from typing import Any
 
-from runner.execute.base import Chain, ChainStep, ItemFailure, Task, TaskResult
-from steps.registry import StepDef, StepNotice, resolve_ref, step_def, value_kinds
+from runner.execute import fastmap
+from runner.execute.base import Chain, ItemFailure, Task, TaskResult
+from runner.execute.calls import (
+    NoTracker,
+    StepFailed,
+    Tracker,
+    attempts,
+    call,
+    detail,
+    entries,
+    fold_partial,
+    reason_of,
+    reraise_interrupt,
+    resolve,
+    spiller,
+)
+from runner.execute.capture import Capture
+from runner.execute.tree import run_tree
+from steps.atomic import confined
 
-_not_none = partial(is_not, None)
+__all__ = ["Tracker", "reason_of", "resolve", "run_task"]
+
 _DROPPED = object()  # a filter step returned None
-_fns: dict[str, tuple[Callable[..., Any], StepDef | None]] = {}
-
-
-class Tracker(Protocol):
-    """Where a worker says which item it is on (for timeouts and lost workers)."""
-
-    def begin(self, task_id: int, offset: int) -> None: ...
-
-    def done(self, count: int) -> None: ...
-
-
-class _NoTracker:
-    def begin(self, task_id: int, offset: int) -> None:
-        pass
-
-    def done(self, count: int) -> None:
-        pass
-
-
-def resolve(ref: str) -> tuple[Callable[..., Any], StepDef | None]:
-    """The function behind ``ref`` and its StepDef, cached per process."""
-    hit = _fns.get(ref)
-    if hit is None:
-        fn = resolve_ref(ref)
-        hit = _fns[ref] = (fn, step_def(fn))
-    return hit
-
-
-def reason_of(exc: BaseException) -> str:
-    """``Type: message`` on one line, whatever the exception does in ``__str__``."""
-    name = type(exc).__name__
-    try:
-        text = str(exc)
-    except BaseException:  # noqa: BLE001 - a broken __str__ must not break the run
-        text = ""
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    text = " ".join(text.split())
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return f"{name}: {text}" if text else name
-
-
-def _detail(exc: BaseException) -> str:
-    try:
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    except BaseException:  # noqa: BLE001
-        return ""
-
-
-def _reraise_interrupt(exc: BaseException) -> None:
-    """Ctrl-C in flow's own process (``mode: serial``) ends the run, not the item.
-
-    Workers ignore SIGINT, so there a KeyboardInterrupt can only come from a step
-    itself and fails that item like any other exception.
-    """
-    if isinstance(exc, KeyboardInterrupt) and \
-            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        raise exc
-
-
-class _StepFailed(Exception):
-    def __init__(self, step: str, exc: BaseException, retries: int) -> None:
-        super().__init__(step)
-        self.step, self.exc, self.retries = step, exc, retries
-
-
-def _call(cs: ChainStep, fn: Callable[..., Any], value: Any, args: dict[str, Any]) -> Any:
-    """Call one step; any exception becomes a _StepFailed naming it."""
-    try:
-        return fn(value, **args)
-    except BaseException as exc:  # noqa: BLE001 - any step error fails the item only
-        _reraise_interrupt(exc)
-        raise _StepFailed(cs.id, exc, cs.retries) from None
-
-
-def _attempts(tr: Tracker, task_id: int, offset: int, run: Callable[[], Any]) -> Any:
-    """Run one item's chain, again from its original value while retries remain.
-
-    Re-running from the start (not just the failed step) retries an implicit
-    open too, and never feeds a step the half-used object a failed call left.
-    Returns the value, or raises _StepFailed with ``retries`` set to the attempts made.
-    """
-    attempt = 0
-    while True:
-        attempt += 1
-        tr.begin(task_id, offset)  # each attempt gets the whole timeout
-        try:
-            return run()
-        except _StepFailed as sf:
-            if attempt > sf.retries:
-                sf.retries = attempt
-                raise
-
-
-def _spiller(chain: Chain) -> Callable[[Any], Any]:
-    """What a value leaving the worker becomes: the path of its spill file if a step
-    module declares its kind (see ``steps.registry.ValueKind``), else itself."""
-    folder = chain.spill_dir
-    if not folder:
-        return _same
-    mods = tuple(sorted({cs.ref.partition(":")[0] for cs in chain.steps}))
-    kinds = value_kinds(mods)
-
-    def spill(value: Any) -> Any:
-        for kind in kinds:
-            if kind.holds(value):
-                return kind.spill(value, folder)
-        return value
-
-    return spill
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def run_task(task: Task, tracker: Tracker | None = None) -> TaskResult:
     """Run ``task``'s chain on its items; never raises.
 
     A step's ``StepNotice`` warnings come back as ``notes`` (each once per task),
-    for the summary, instead of being printed by the worker.
+    for the summary; whatever else the items write or warn comes back as ``output``,
+    item by item (see :mod:`runner.execute.capture`), instead of reaching the screen.
+    Files the steps write stay below ``chain.root`` (see :func:`steps.atomic.confined`).
+    A process a step forks ends at the end of the task, quietly: only the caller gets
+    the result.
     """
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.filterwarnings("always", category=StepNotice)
-        result = _run(task, tracker or _NoTracker())
-    notes = list(dict.fromkeys(str(w.message) for w in caught
-                               if issubclass(w.category, StepNotice)))
+    t0, pid = time.perf_counter(), os.getpid()
+    with Capture(tracker or NoTracker()) as capture, confined(task.chain.root):
+        result = _run(task, capture)
+    if os.getpid() != pid:
+        # A step forked, and this is its child carrying on as if it were the process
+        # that runs the task: it must deliver nothing (nor, in flow's own process, go
+        # on with the run).
+        os._exit(0)
     return TaskResult(result.task_id, result.values, result.partial, result.failures,
-                      result.dropped, tuple(notes), time.perf_counter() - t0)
+                      result.dropped, tuple(capture.notes), time.perf_counter() - t0,
+                      capture.output)
 
 
 def _run(task: Task, tr: Tracker) -> TaskResult:
     chain = task.chain
     try:
-        if task.partials is not None:
+        if chain.branches:
+            result = run_tree(task, tr)
+        elif task.partials is not None:
             result = _run_reduce_from_partials(task, tr)
         elif chain.timeout is None and not task.careful and _fast_ok(task):
             result = _run_fast(task, tr)
-            if result is None:  # an item raised: find it, item by item
-                result = _run_careful(task, tr)
         else:
             result = _run_careful(task, tr)
     except BaseException as exc:  # noqa: BLE001 - last line of defence: every item fails
-        _reraise_interrupt(exc)
-        reason, detail = f"internal error: {reason_of(exc)}", _detail(exc)
+        reraise_interrupt(exc)
+        reason, text = f"internal error: {reason_of(exc)}", detail(exc)
         offsets = [o for o, _, _ in task.items] if task.items is not None else \
             range(task.size())
         result = TaskResult(task.task_id, failures=tuple(
-            ItemFailure(o, "?", reason, 1, detail) for o in offsets))
+            ItemFailure(o, "?", reason, 1, text) for o in offsets))
     return result
 
 
@@ -187,73 +101,33 @@ def _fast_ok(task: Task) -> bool:
         outs for _, _, outs in (task.items or ()))
 
 
-def _values(task: Task, tr: Tracker) -> Iterable[Any]:
-    if task.span is not None and all(cs.ref.startswith("steps.") for cs in task.chain.steps):
-        # Numbers through built-in steps, which cannot kill a worker: no per-item
-        # bookkeeping, which would cost more than the work itself.
-        tr.begin(task.task_id, -1)
-        return iter(task.span)
-    return _tracked(task, tr)
+def _run_fast(task: Task, tr: Tracker) -> TaskResult:
+    """Whole chunks through C-level ``map`` (:mod:`runner.execute.fastmap`)."""
+    if fastmap.streamable(task.chain):
+        # flow's own pure steps: after a failure, the chunk again item by item.
+        result = fastmap.streamed(task, tr)
+        return result if result is not None else _run_careful(task, tr)
+    codes = fastmap.step_codes(task.chain)
+    if codes is None:  # a step we cannot name from a traceback: item by item
+        return _run_careful(task, tr)
+    got = fastmap.exact(task, tr, codes)
+    if not got.rest:
+        return _map_result(task, got.offsets, got.values, got.failures, got.dropped)
+    more, failures, dropped = _careful_items(task, tr, got.rest, got.used)
+    return _map_result(task, [*got.offsets, *(o for o, _ in more)],
+                       [*got.values, *(v for _, v in more)], got.failures + failures,
+                       got.dropped + dropped)
 
 
-def _tracked(task: Task, tr: Tracker) -> Iterator[Any]:
-    # The chain pulls items one at a time through lazy maps, so the slot names the
-    # item being worked on: a dead worker's culprit is known exactly.
-    for offset, value, _ in _entries(task):
-        tr.begin(task.task_id, offset)
-        yield value
-
-
-def _run_fast(task: Task, tr: Tracker) -> TaskResult | None:
-    """Whole-chunk mapping; None if any item raised (caller goes careful)."""
-    chain = task.chain
-    stream: Iterable[Any] = _values(task, tr)
-    try:
-        for cs in chain.steps:
-            fn, sd = resolve(cs.ref)
-            args = dict(cs.args)
-            if sd is not None and sd.batch is not None:
-                stream = sd.batch(stream, **args)
-            else:
-                stream = map(partial(fn, **args), stream) if args else map(fn, stream)
-            if sd is None or sd.drops:
-                stream = filter(_not_none, stream)
-        if chain.fold is not None:
-            fn, sd = resolve(chain.fold.ref)
-            assert sd is not None and sd.fold is not None
-            part = sd.fold.partial(stream, **dict(chain.fold.args))
-            return TaskResult(task.task_id, partial=part)
-        if task.span is not None:
-            out = list(stream)
-            values = tuple(enumerate(out)) if len(out) == task.size() else None
-            if values is None:  # a filter dropped some: offsets must be exact
-                return None
-            return TaskResult(task.task_id, values=values)
-        out = list(stream)
-        if len(out) != task.size():
-            return None  # a filter dropped items: the careful path keeps offsets right
-        offsets = [o for o, _, _ in task.items or ()]
-        spill = _spiller(chain)
-        return TaskResult(task.task_id, values=tuple(
-            (o, spill(v)) for o, v in zip(offsets, out, strict=True)))
-    except BaseException as exc:  # noqa: BLE001 - retried item by item to isolate the culprit
-        _reraise_interrupt(exc)
-        return None
-
-
-def _entries(task: Task) -> Iterable[tuple[int, Any, tuple]]:
-    if task.span is not None:
-        return ((i, v, ()) for i, v in enumerate(task.span))
-    return task.items or ()
-
-
-def _run_careful(task: Task, tr: Tracker) -> TaskResult:
-    """Item by item: track each, isolate failures, honour reduces in the chain."""
+def _careful_items(task: Task, tr: Tracker, items: Iterable[tuple[int, Any, tuple]],
+                   used: dict[int, int] | None = None,
+                   ) -> tuple[list[tuple[int, Any]], list[ItemFailure], int]:
+    """Item by item through the chain's map steps (up to its first reduce):
+    ``(survivors, failures, dropped)``; ``used`` gives attempts items already had."""
     chain = task.chain
     resolved = [resolve(cs.ref) for cs in chain.steps]
     static = [dict(cs.args) for cs in chain.steps]
-    first_reduce = next((i for i, cs in enumerate(chain.steps) if cs.kind == "reduce"),
-                        len(chain.steps))
+    first_reduce = _first_reduce(chain)
     survivors: list[tuple[int, Any]] = []
     failures: list[ItemFailure] = []
     dropped = 0
@@ -265,33 +139,60 @@ def _run_careful(task: Task, tr: Tracker) -> TaskResult:
                 extra = {name: path for p, name, path in outs if p == pos}
                 if extra:
                     args = {**args, **extra}
-            value = _call(chain.steps[pos], resolved[pos][0], value, args)
+            value = call(chain.steps[pos], resolved[pos][0], value, args)
             if value is None:
                 return _DROPPED
         return value
 
-    for offset, value, outs in _entries(task):
+    for offset, value, outs in items:
         try:
-            out = _attempts(tr, task.task_id, offset, partial(through, value, outs))
-        except _StepFailed as sf:
+            out = attempts(tr, task.task_id, offset, partial(through, value, outs),
+                            used.get(offset, 0) if used else 0)
+        except StepFailed as sf:
             failures.append(ItemFailure(offset, sf.step, reason_of(sf.exc), sf.retries,
-                                        _detail(sf.exc)))
+                                        detail(sf.exc)))
         else:
             if out is _DROPPED:
                 dropped += 1
             else:
                 survivors.append((offset, out))
         tr.done(1)
-    if first_reduce < len(chain.steps):
+    return survivors, failures, dropped
+
+
+def _first_reduce(chain: Chain) -> int:
+    return next((i for i, cs in enumerate(chain.steps) if cs.kind == "reduce"),
+                len(chain.steps))
+
+
+def _run_careful(task: Task, tr: Tracker) -> TaskResult:
+    """Item by item: track each, isolate failures, honour reduces in the chain."""
+    survivors, failures, dropped = _careful_items(task, tr, entries(task))
+    first_reduce = _first_reduce(task.chain)
+    if first_reduce < len(task.chain.steps):
         return _reduce_tail(task, tr, survivors, first_reduce, failures, dropped)
+    return _map_result(task, [o for o, _ in survivors], [v for _, v in survivors], failures,
+                       dropped)
+
+
+def _map_result(task: Task, offsets: Iterable[int], values: Iterable[Any],
+                failures: list[ItemFailure], dropped: int) -> TaskResult:
+    """A chunk's values by offset (spilled where need be), or its fold partial."""
+    chain = task.chain
     if chain.fold is not None:
-        _, sd = resolve(chain.fold.ref)
-        assert sd is not None and sd.fold is not None
-        part = sd.fold.partial((v for _, v in survivors), **dict(chain.fold.args))
-        return TaskResult(task.task_id, partial=part, failures=tuple(failures), dropped=dropped)
-    spill = _spiller(chain)
-    values = tuple((o, spill(v)) for o, v in survivors)
-    return TaskResult(task.task_id, values=values, failures=tuple(failures), dropped=dropped)
+        return TaskResult(task.task_id, partial=fold_partial(chain, values),
+                          failures=tuple(failures), dropped=dropped)
+    if not chain.spill_dir:
+        return TaskResult(task.task_id, values=tuple(zip(offsets, values, strict=True)),
+                          failures=tuple(failures), dropped=dropped)
+    spill, kept = spiller(chain), []
+    for o, v in zip(offsets, values, strict=True):
+        try:
+            kept.append((o, spill(v)))
+        except Exception as exc:  # noqa: BLE001 - e.g. a full disk: this item fails, with why
+            failures.append(ItemFailure(o, chain.steps[-1].id, reason_of(exc), 1, detail(exc)))
+    return TaskResult(task.task_id, values=tuple(kept), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], start: int,
@@ -305,16 +206,21 @@ def _reduce_tail(task: Task, tr: Tracker, survivors: list[tuple[int, Any]], star
         arg = values if (cs.kind == "reduce" and first) else (
             [values] if cs.kind == "reduce" else values)
         try:
-            values = _attempts(tr, task.task_id, 0, partial(_call, cs, fn, arg, dict(cs.args)))
-        except _StepFailed as sf:
+            values = attempts(tr, task.task_id, 0, partial(call, cs, fn, arg, dict(cs.args)))
+        except StepFailed as sf:
             failures.append(ItemFailure(0, sf.step, reason_of(sf.exc), sf.retries,
-                                        _detail(sf.exc)))
+                                        detail(sf.exc)))
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
         first = False
         if values is None:
             return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped + 1)
-    return TaskResult(task.task_id, values=((0, _spiller(chain)(values)),),
-                      failures=tuple(failures), dropped=dropped)
+    try:
+        kept = spiller(chain)(values)
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk: the reduced item fails
+        failures.append(ItemFailure(0, chain.steps[-1].id, reason_of(exc), 1, detail(exc)))
+        return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
+    return TaskResult(task.task_id, values=((0, kept),), failures=tuple(failures),
+                      dropped=dropped)
 
 
 def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
@@ -328,11 +234,11 @@ def _run_reduce_from_partials(task: Task, tr: Tracker) -> TaskResult:
     try:
         value = sd.fold.finish(sd.fold.combine(list(task.partials or ()), **args), **args)
     except BaseException as exc:  # noqa: BLE001
-        _reraise_interrupt(exc)
+        reraise_interrupt(exc)
         return TaskResult(task.task_id, failures=(
-            ItemFailure(0, head.id, reason_of(exc), 1, _detail(exc)),))
-    rest = Task(task.stage, task.task_id, chain.__class__(chain.steps[1:], None,
-                chain.spill_dir, chain.timeout), items=((0, value, ()),))
+            ItemFailure(0, head.id, reason_of(exc), 1, detail(exc)),))
+    rest = Task(task.stage, task.task_id, replace(chain, steps=chain.steps[1:], fold=None),
+                items=((0, value, ()),))
     if not rest.chain.steps:
         return TaskResult(task.task_id, values=((0, value),))
     # Steps after the folded reduce see one item: reduces get [value].

@@ -52,7 +52,8 @@ def pack(result: TaskResult, task: Task) -> bytes:
         partial = None
     clean = TaskResult(result.task_id, tuple(values), partial,
                        tuple(_plain_failure(f) for f in failures), result.dropped,
-                       tuple(str(n) for n in result.notes), result.seconds)
+                       tuple(str(n) for n in result.notes), result.seconds,
+                       tuple((int(o), str(t)) for o, t in result.output))
     try:
         return pickle.dumps(clean, protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:  # noqa: BLE001

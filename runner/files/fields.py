@@ -14,6 +14,7 @@ template that was never validated still cannot reach past the fields.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Mapping
@@ -97,12 +98,21 @@ def render(template: str, values: Mapping[str, str], index: int) -> str:
     """``template`` filled with an item's field ``values`` (its ``index`` as a number,
     so ``{index:04d}`` pads it); TemplateError for anything :func:`problem` refuses."""
     out: list[str] = []
-    for literal, field, spec, conversion in parse(template):
+    for literal, field, spec in _checked(template):
         out.append(literal)
-        if field is None:
-            continue
-        wrong = problem(field, spec, conversion, template)
-        if wrong is not None:
-            raise TemplateError(*wrong)
-        out.append(format(index, spec) if field == "index" else values[field])
+        if field is not None:
+            out.append(format(index, spec) if field == "index" else values[field])
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(template: str) -> tuple[tuple[str, str | None, str], ...]:
+    """``template`` parsed and judged once (a run fills it for every item)."""
+    parts = []
+    for literal, field, spec, conversion in parse(template):
+        if field is not None:
+            wrong = problem(field, spec, conversion, template)
+            if wrong is not None:
+                raise TemplateError(*wrong)
+        parts.append((literal, field, spec))
+    return tuple(parts)

@@ -22,30 +22,34 @@ _STARSTAR = "**"
 
 def glob_files(patterns: Iterable[str], workdir: str, exclude: Iterable[str] = (),
                exclude_paths: frozenset[str] = frozenset(),
-               skip: Callable[[str], bool] | None = None) -> tuple[list[tuple[str, str]], int]:
+               skip: Callable[[str], object] | None = None,
+               ignore_case: bool = False) -> tuple[list[tuple[str, str]], int]:
     """Regular files matching any pattern, as sorted ``(path, root)`` pairs.
 
     Also returns how many matching files were dropped by ``exclude``,
     ``exclude_paths`` or ``skip`` (for a helpful "no match" message).
     Each real file appears once: of several names for it, the first in sort order.
+    Matching is case-sensitive; ``ignore_case`` is only for saying why nothing matched.
     """
     workdir = os.path.abspath(workdir)
     excluders = [(os.path.isabs(p), re.compile(glob_regex(p))) for p in exclude]
     excluded = {os.path.normpath(p) for p in exclude_paths}
     prefix = workdir.rstrip("/") + "/"
 
-    def dropped(path: str, real: str | None = None) -> bool:
-        rel = path[len(prefix):] if path.startswith(prefix) else path
-        if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
-            return True
+    def dropped(path: str, real: str | None = None) -> object:
+        if excluders:
+            rel = path[len(prefix):] if path.startswith(prefix) else path
+            if any(rx.fullmatch(path if absolute else rel) for absolute, rx in excluders):
+                return True
         if path in excluded or (real is not None and real in excluded):
             return True
-        return real is not None and skip is not None and (skip(path) or skip(real))
+        return real is not None and skip is not None and (
+            skip(path) or (real != path and skip(real)))
 
     found: dict[str, tuple[str, str]] = {}  # path -> (root, real path)
     n_dropped = 0
     for pattern in patterns:
-        for path, real, root in _walk_pattern(pattern, workdir, dropped):
+        for path, real, root in _walk_pattern(pattern, workdir, dropped, ignore_case):
             if path in found:
                 continue
             if dropped(path, real):
@@ -54,7 +58,9 @@ def glob_files(patterns: Iterable[str], workdir: str, exclude: Iterable[str] = (
             found[path] = (root, real)
     out: list[tuple[str, str]] = []
     seen_real: set[str] = set()
-    for path in sorted(found, key=lambda p: p.split("/")):
+    # Sorted folder by folder: "/" sorts below every character a name can hold (a list of
+    # components per path would do the same at five times the memory).
+    for path in sorted(found, key=lambda p: p.replace("/", "\0")):
         root, real = found[path]
         if real not in seen_real:
             seen_real.add(real)
@@ -82,10 +88,14 @@ def _in_flow_dir(path: str) -> bool:
     return "/.flow/" in f"/{path}/"
 
 
-def _walk_pattern(pattern: str, workdir: str,
-                  dropped: Callable[[str], bool]) -> Iterator[tuple[str, str, str]]:
+def _walk_pattern(pattern: str, workdir: str, dropped: Callable[[str], object],
+                  ignore_case: bool = False) -> Iterator[tuple[str, str, str]]:
     """``(path, realpath, root)`` of each regular file ``pattern`` matches."""
     root, comps = _split_pattern(pattern, workdir)
+    while ignore_case and not os.path.exists(root) and root != os.path.dirname(root):
+        # The fixed part may be spelt in another case too: match it name by name.
+        comps.insert(0, os.path.basename(root))  # a fixed part has no wildcard to escape
+        root = os.path.dirname(root)
     rel_root = "" if root == workdir else (
         root[len(workdir) + 1:] if root.startswith(workdir + "/") else root)
     if _in_flow_dir(rel_root):
@@ -95,7 +105,9 @@ def _walk_pattern(pattern: str, workdir: str,
             yield root, os.path.realpath(root), os.path.dirname(root)
         return
     last = len(comps) - 1
-    match = [None if c == _STARSTAR else re.compile(fnmatch.translate(c)).match for c in comps]
+    flags = re.IGNORECASE if ignore_case else 0
+    match = [None if c == _STARSTAR else re.compile(fnmatch.translate(c), flags).match
+             for c in comps]
     dotted = [c.startswith(".") for c in comps]  # may match hidden names
 
     def closure(states: set[int]) -> frozenset[int]:
@@ -112,6 +124,7 @@ def _walk_pattern(pattern: str, workdir: str,
     stack = [(root, os.path.realpath(root), start)]
     while stack:
         folder, real_folder, states = stack.pop()
+        linked = real_folder != folder  # else a file's real path is its path (no new string)
         try:
             entries = list(os.scandir(folder))
         except OSError:  # unreadable or vanished: nothing to take from it
@@ -161,8 +174,10 @@ def _walk_pattern(pattern: str, workdir: str,
                     continue
             except OSError:
                 continue
-            real = os.path.realpath(e.path) if e.is_symlink() else f"{real_folder}/{name}"
-            yield e.path, real, root
+            path = e.path
+            real = os.path.realpath(path) if e.is_symlink() else (
+                f"{real_folder}/{name}" if linked else path)
+            yield path, real, root
 
 
 def glob_regex(pattern: str) -> str:

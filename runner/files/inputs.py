@@ -13,11 +13,12 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from runner.errors import FlowError, Pos, Problem
 from runner.execute.span import Span
-from runner.files.csvinput import CsvProblem, csv_values
+from runner.files.csvinput import CsvColumn, CsvProblem, CsvProblems, scan_csv
 from runner.files.globs import MAGIC, glob_files
 from runner.model import CsvSource, GlobSource, Input, RangeSource, ValuesSource
 
@@ -46,7 +47,9 @@ class Item:
         stem, ext = os.path.splitext(name)
         rel = stem
         if self.root is not None:
-            below = os.path.relpath(self.source, self.root)
+            prefix = self.root.rstrip(os.sep) + os.sep
+            below = self.source[len(prefix):] if self.source.startswith(prefix) else \
+                os.path.relpath(self.source, self.root)  # the common case without relpath
             if not below.startswith(".."):  # a source outside its root keeps the stem
                 rel = os.path.splitext(below)[0].replace(os.sep, "/")
         return {"stem": stem, "name": name, "ext": ext, "parent": os.path.basename(folder),
@@ -57,9 +60,9 @@ class Item:
 class ItemSource:
     """The items of one input: a count, a lazy iterator, and a span for ranges.
 
-    ``entries`` holds the values (``values``/``csv``) or ``(path, root)`` pairs
-    (``glob``); a range keeps only its span, so 20 million items cost nothing
-    until they are iterated.
+    ``entries`` holds the values (``values``) or ``(path, root)`` pairs (``glob``);
+    a range keeps only its span and a CSV only how to read it again (``stream``),
+    so 20 million items cost nothing until they are iterated.
     """
 
     name: str
@@ -67,11 +70,15 @@ class ItemSource:
     count: int
     span: Span | None = None
     entries: tuple[Any, ...] = ()
+    stream: Callable[[], Iterator[Any]] | None = None  # csv: the values, read anew each time
 
     def items(self) -> Iterator[Item]:
         """The items, in order, made one at a time."""
         if self.span is not None:
             for i, v in enumerate(self.span):
+                yield Item(i, v)
+        elif self.stream is not None:
+            for i, v in enumerate(self.stream()):
                 yield Item(i, v)
         elif self.kind == "glob":
             for i, (path, root) in enumerate(self.entries):
@@ -85,8 +92,8 @@ class ItemSource:
 
 
 def expand(inp: Input, workdir: str,
-           exclude_paths: frozenset[str] | Callable[[str], bool] = frozenset(),
-           skip: Callable[[str], bool] | None = None) -> ItemSource:
+           exclude_paths: frozenset[str] | Callable[[str], object] = frozenset(),
+           skip: Callable[[str], object] | None = None) -> ItemSource:
     """The items of ``inp``; relative paths resolve against ``workdir``.
 
     ``exclude_paths`` are absolute paths this workflow writes; ``skip(path)``
@@ -108,19 +115,31 @@ def expand(inp: Input, workdir: str,
     if isinstance(src, GlobSource):
         found, dropped = glob_files(src.patterns, workdir, src.exclude, exclude_paths, skip)
         if not found and not src.allow_empty:
-            raise _no_match(inp, src.patterns, workdir, dropped)
+            raise _no_match(inp, src, workdir, dropped, exclude_paths, skip)
         return ItemSource(inp.name, "glob", len(found), entries=tuple(found))
     if isinstance(src, CsvSource):
         try:
-            values = csv_values(src, workdir, exclude_paths, skip)
+            column = scan_csv(src, workdir, exclude_paths, skip)
         except CsvProblem as p:
             raise _error(inp, p.message, p.hint, p.pos) from None
-        return ItemSource(inp.name, "csv", len(values), entries=values)
+        except CsvProblems as ps:  # every bad cell at once
+            raise FlowError([Problem(p.pos or inp.pos, f"inputs.{inp.name}", p.message, p.hint)
+                             for p in ps.problems]) from None
+        return ItemSource(inp.name, "csv", column.count, stream=partial(_csv, inp, column))
     raise FlowError.single(f"unknown input kind {type(src).__name__}", inp.pos.file,
                            inp.pos.line, inp.pos.col, f"inputs.{inp.name}")
 
 
-def _either(a: Callable[[str], bool], b: Callable[[str], bool] | None) -> Callable[[str], bool]:
+def _csv(inp: Input, column: CsvColumn) -> Iterator[Any]:
+    """A CSV input's numbers, read again as the run goes (never all held at once)."""
+    try:
+        yield from column.values()
+    except CsvProblem as p:
+        raise _error(inp, p.message, p.hint, p.pos) from None
+
+
+def _either(a: Callable[[str], object],
+            b: Callable[[str], object] | None) -> Callable[[str], object]:
     return a if b is None else (lambda path: a(path) or b(path))
 
 
@@ -138,12 +157,37 @@ def _range(inp: Input, src: RangeSource) -> ItemSource:
     return ItemSource(inp.name, "range", span.count, span=span)
 
 
-def _no_match(inp: Input, patterns: tuple[str, ...], workdir: str, dropped: int) -> FlowError:
-    shown = ", ".join(patterns)
+def _no_match(inp: Input, src: GlobSource, workdir: str, dropped: int,
+              exclude_paths: frozenset[str], skip: Callable[[str], object] | None) -> FlowError:
+    """Why a glob found nothing: the workflow's own outputs would overwrite what it
+    matches, or it matches in another case only, or it matches beside the workflow."""
+    shown = ", ".join(src.patterns)
+    if dropped and skip is not None:
+        matched = [p for p, _ in glob_files(src.patterns, workdir, src.exclude, exclude_paths)[0]]
+        writers = list(dict.fromkeys(w for w in map(skip, matched) if isinstance(w, str)))
+        if writers:
+            return _error(inp, f"the outputs of {' and '.join(writers)} would overwrite these "
+                          f"inputs: the {len(matched)} files {shown} matches",
+                          "outputs are never read as inputs: write the outputs to another "
+                          "folder, such as out/")
     note = f" ({dropped} matching files excluded)" if dropped else ""
-    hint = ""
-    for p in patterns:
+    hints = []
+    for p in src.patterns:
         full = os.path.join(workdir, p)
         if not MAGIC.search(p) and os.path.isdir(full):
-            hint = f"{p} is a folder; for the files in it write {p.rstrip('/')}/**"
-    return _error(inp, f"no file matches {shown}{note}", hint)
+            hints.append(f"{p} is a folder; for the files in it write {p.rstrip('/')}/**")
+    if not dropped:
+        other, _ = glob_files(src.patterns, workdir, src.exclude, exclude_paths, skip,
+                              ignore_case=True)
+        if other:
+            note = (f" (matching is case-sensitive: {len(other)} files match it in another "
+                    f"case, such as {os.path.relpath(other[0][0], workdir)})")
+    hints.append(f"looked in {workdir}, the working directory")
+    beside = os.path.dirname(os.path.abspath(inp.pos.file)) if inp.pos.file else workdir
+    if beside != workdir:
+        there, _ = glob_files(src.patterns, beside, src.exclude)
+        if there:
+            rel = os.path.relpath(beside)
+            hints.append(f"the workflow's folder has {len(there)} matching files: add "
+                         f"--workdir {rel if not rel.startswith('..') else beside}")
+    return _error(inp, f"no file matches {shown}{note}", "; ".join(hints))

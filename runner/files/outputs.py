@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from runner.errors import FlowError, Pos, Problem
@@ -62,11 +62,24 @@ class Resolver:
         self.workdir = os.path.realpath(workdir)
         self.allow_outside = allow_outside
         self._real_dirs: dict[str, str] = {}
+        self._links: dict[str, frozenset[str]] = {}  # folder -> names in it that are links
+
+    def _is_link(self, folder: str, name: str) -> bool:
+        """Is ``folder/name`` a symlink? One scandir per folder, not an lstat per file."""
+        links = self._links.get(folder)
+        if links is None:
+            try:
+                with os.scandir(folder) as entries:
+                    links = frozenset(e.name for e in entries if e.is_symlink())
+            except OSError:  # not there (yet), or not a folder: nothing in it is a link
+                links = frozenset()
+            self._links[folder] = links
+        return name in links
 
     def _real(self, full: str) -> str:
-        if os.path.islink(full):  # the output itself is a link: where does it point?
-            return os.path.realpath(full)
         folder, name = os.path.split(full)
+        if self._is_link(folder, name):  # the output itself is a link: where does it point?
+            return os.path.realpath(full)
         real = self._real_dirs.get(folder)
         if real is None:
             # realpath resolves the deepest existing ancestor's links and keeps the rest.
@@ -83,24 +96,19 @@ class Resolver:
             full = self.workdir + full[len(self._given):] if self._given != "/" else full
         if self.allow_outside:
             return full
-        path = _show(path, self._given)
-        if full == self.workdir:
-            raise _fail(f"output path is the working directory itself: {path}", pos, where)
         hint = "outputs stay inside the working directory unless --allow-outside is given"
+        if full == self.workdir:
+            raise _fail(f"output path is the working directory itself: "
+                        f"{_show(path, self._given)}", pos, where)
         if not _inside(full, self.workdir):
-            raise _fail(f"output path escapes the working directory: {path} "
+            raise _fail(f"output path escapes the working directory: {_show(path, self._given)} "
                         "(use --allow-outside)", pos, where, hint)
         real = self._real(full)
         if not _inside(real, self.workdir):
             raise _fail(f"output path escapes the working directory through a symlink: "
-                        f"{path} -> {real} (use --allow-outside)", pos, where, hint)
+                        f"{_show(path, self._given)} -> {real} (use --allow-outside)", pos,
+                        where, hint)
         return full
-
-
-def resolve_output(path: str, workdir: str, allow_outside: bool, *, pos: Pos | None = None,
-                   where: str = "") -> str:
-    """One output path made absolute and checked; see :class:`Resolver`."""
-    return Resolver(workdir, allow_outside).resolve(path, pos=pos, where=where)
 
 
 def describe(item: Item, workdir: str) -> str:
@@ -117,10 +125,10 @@ def _show(path: str, workdir: str) -> str:
     return path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per output path: kept small
 class _Owner:
     step: int  # index into OutputClaims._steps
-    item: Item
+    item: Item | None  # None: a fixed path, written once by its step
 
 
 class OutputClaims:
@@ -133,10 +141,19 @@ class OutputClaims:
 
     def __init__(self, workdir: str) -> None:
         self.workdir = os.path.abspath(workdir)
-        self._owner: dict[str, _Owner] = {}
+        # path -> (step, *the item's fields): a tuple of what exists anyway, not an Item
+        # kept alive per path (a hundred thousand outputs are checked in one pass).
+        self._owner: dict[str, tuple] = {}
         self._steps: list[tuple[str, Pos]] = []
         self.problems: list[Problem] = []
         self._more = 0
+
+    def add_fixed(self, path: str, pos: Pos, where: str) -> None:
+        """Claim a fixed output path (no per-item field) of the step at ``where``/``pos``.
+
+        Claim the fixed paths first: an item that writes one later is then named."""
+        self._steps.append((where, pos))
+        self._owner.setdefault(path, _Owner(len(self._steps) - 1, None))
 
     def add(self, pairs: Iterable[tuple[Item, str]], pos: Pos, where: str) -> None:
         """Claim each ``(item, path)`` for the step at ``where``/``pos``; clashes are
@@ -149,9 +166,11 @@ class OutputClaims:
             if owner is None:
                 self._owner[path] = _Owner(step, item)
             elif owner.step != step:
+                whose = "" if owner.item is None else \
+                    f" (for {describe(owner.item, self.workdir)})"
                 self._report(pos, where, f"{describe(item, self.workdir)} would write "
                              f"{_show(path, self.workdir)}, which {self._steps[owner.step][0]} "
-                             f"also writes (for {describe(owner.item, self.workdir)})")
+                             f"also writes{whose}")
             elif owner.item != item:
                 clash = inner.get(path)
                 if clash is None:
@@ -185,15 +204,25 @@ class OutputClaims:
         raise FlowError(problems)
 
 
-def check_collisions(pairs: Iterable[tuple[Item, str]], pos: Pos, where: str, workdir: str,
-                     claims: OutputClaims | None = None) -> None:
-    """FlowError if two different items write one path (or a path an earlier step,
-    recorded in the shared ``claims``, writes). ``where`` is e.g. ``steps[2].with.to``."""
-    claims = claims if claims is not None else OutputClaims(workdir)
-    before = len(claims.problems) + claims._more
-    claims.add(pairs, pos, where)
-    if len(claims.problems) + claims._more > before:
-        claims.raise_if_any()
+def refused_paths(pairs: Iterable[tuple[Item, str]], check: Callable[[str], str | None],
+                  pos: Pos, where: str, workdir: str) -> list[Problem]:
+    """The items whose output path ``check`` refuses (``check(path)`` says why, e.g. a suffix
+    that contradicts the step's format): the first named, the others counted."""
+    first: Problem | None = None
+    more = 0
+    for item, path in pairs:
+        wrong = check(path)
+        if wrong is None:
+            continue
+        if first is None:
+            first = Problem(pos, where, f"{describe(item, workdir)} would write "
+                            f"{_show(path, workdir)}: {wrong}")
+        else:
+            more += 1
+    out = [first] if first is not None else []
+    if more:
+        out.append(Problem(pos, where, f"and {more} more items of this step alike"))
+    return out
 
 
 # ---------------------------------------------------------------- could_write
@@ -220,43 +249,67 @@ class OutputPatterns:
     """Every file a set of output templates could write, as regexes, plus exact paths.
 
     ``"build/thumbs/{stem}.jpg"`` covers ``build/thumbs/*.jpg``; ``"{relpath}.png"``
-    covers any ``.png`` below the workdir. Callable: pass it to
+    covers any ``.png`` below the workdir. Callable: ``patterns(path)`` is what writes
+    ``path`` (its owner's label, or its template), or None; pass it to
     ``runner.files.inputs.expand`` so a workflow never reads its own outputs.
     """
 
     workdir: str
     regexes: tuple[re.Pattern[str], ...]
     paths: frozenset[str] = frozenset()
+    owners: tuple[str, ...] = ()  # who writes what each regex matches, in the same order
+    path_owners: tuple[tuple[str, str], ...] = ()  # (exact path, who writes it)
 
     @classmethod
-    def of(cls, templates: Iterable[str], workdir: str,
-           paths: Iterable[str] = ()) -> OutputPatterns:
+    def of(cls, templates: Iterable[str], workdir: str, paths: Iterable[str] = (),
+           owners: Mapping[str, str] | None = None) -> OutputPatterns:
         """Patterns for ``templates`` (params already substituted) and exact ``paths``;
-        a template that cannot be parsed is skipped (the validator reports it)."""
+        a template that cannot be parsed is skipped (the validator reports it).
+        ``owners`` maps a template or path, as given, to who writes it
+        (``"step 'save' (line 12)"``), for messages."""
+        owners = owners or {}
         bases = sorted({os.path.abspath(workdir), os.path.realpath(workdir)})
         rx: list[re.Pattern[str]] = []
+        rx_owners: list[str] = []
         for t in templates:
             for base in bases:
                 try:
                     rx.append(re.compile(template_regex(t, base)))
                 except (ValueError, re.error):
                     continue
-        exact = frozenset(os.path.normpath(os.path.join(base, p))
-                          for p in paths for base in bases)
-        return cls(os.path.abspath(workdir), tuple(rx), exact)
+                rx_owners.append(owners.get(t, t))
+        exact = tuple((os.path.normpath(os.path.join(base, p)), owners.get(p, p))
+                      for p in paths for base in bases)
+        return cls(os.path.abspath(workdir), tuple(rx), frozenset(p for p, _ in exact),
+                   tuple(rx_owners), exact)
+
+    def writer(self, path: str) -> str | None:
+        """Who could write ``path`` (absolute, or relative to the workdir): the label of
+        the template or fixed path that produces it, or None."""
+        full = self._full(path)
+        if full in self.paths:
+            return next(o for p, o in self.path_owners if p == full)
+        return next((o for r, o in zip(self.regexes, self.owners, strict=True)
+                     if r.fullmatch(full)), None)
+
+    def _full(self, path: str) -> str:
+        if path[:1] == "/" and "/." not in path and "//" not in path:
+            return path  # absolute and already normal (as a glob gives them): no normpath
+        return os.path.normpath(os.path.join(self.workdir, path))
 
     def could_write(self, path: str) -> bool:
         """True if ``path`` (absolute, or relative to the workdir) is one the
         templates could produce, or one of the fixed output paths."""
-        full = os.path.normpath(os.path.join(self.workdir, path))
+        full = self._full(path)
         return full in self.paths or any(r.fullmatch(full) for r in self.regexes)
 
-    __call__ = could_write
+    __call__ = writer
 
 
-def could_write(templates: Iterable[str], paths: Iterable[str] = (),
-                workdir: str = ".") -> OutputPatterns:
-    """A predicate, ``could_write(...)(path) -> bool``: may this workflow write ``path``?
-    ``templates`` are per-item output templates, ``paths`` fixed output paths (either
-    relative to ``workdir`` or absolute)."""
-    return OutputPatterns.of(templates, workdir, paths)
+def could_write(templates: Iterable[str], paths: Iterable[str] = (), workdir: str = ".",
+                owners: Mapping[str, str] | None = None) -> OutputPatterns:
+    """A predicate, ``could_write(...)(path)``: what of this workflow may write ``path``
+    (truthy: its label), or None. ``templates`` are per-item output templates, ``paths``
+    fixed output paths (either relative to ``workdir`` or absolute), ``owners`` their
+    labels for messages."""
+    return OutputPatterns.of(templates, workdir, paths, owners)

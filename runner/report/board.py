@@ -15,9 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from runner.report.escape import printable
 from runner.report.events import (
     Event,
     ItemFailed,
+    ItemNotice,
+    ItemStalled,
     Notice,
     RunFinished,
     RunStarted,
@@ -43,7 +46,7 @@ class StageRow:
         self.done = 0
         self.failed = 0
         self.skipped = 0
-        self.state = "waiting"  # waiting | running | done | failed | cancelled
+        self.state = "waiting"  # waiting | running | done | partial | failed | cancelled
         self.started: float | None = None  # event clock
         self.seconds: float | None = None  # set when the stage ends
 
@@ -102,7 +105,12 @@ class Board:
         self.rows: list[StageRow] = []
         self.by_id: dict[str, StageRow] = {}
         self.failures = 0
+        self.latest_failure: ItemFailed | None = None
         self.notices: list[str] = []
+        self.item_notices = 0  # items that wrote output or warnings
+
+
+        self.stalled: dict[tuple[str, str], tuple[float, float | None]] = {}
         self.t0: float | None = None  # RunStarted's t (event clock)
         self.local0 = 0.0  # our clock when RunStarted arrived
         self.latest = float("-inf")  # the newest event time seen
@@ -129,12 +137,14 @@ class Board:
                 row.state, row.started = "running", event.t
         elif kind is ItemFailed:
             self.failures += 1
+            self.latest_failure = event
         elif kind is StageStarted:
             row = self.row(event.stage)
             row.state, row.started = "running", event.t
             if event.total is not None:
                 row.total = event.total
         elif kind is StageFinished:
+            self.stalled = {k: v for k, v in self.stalled.items() if k[0] != event.stage}
             self.row(event.stage).settle(event.state, event.done, event.failed, event.skipped,
                                          event.seconds)
         elif kind is RunStarted:
@@ -147,8 +157,15 @@ class Board:
             self.by_id = {r.id: r for r in self.rows}
         elif kind is Notice:
             self.notices.append(event.message)
+        elif kind is ItemStalled:
+            if event.over:
+                self.stalled.pop((event.stage, event.item), None)
+            else:
+                self.stalled[(event.stage, event.item)] = (event.t - event.seconds, event.typical)
         elif kind is RunFinished:
             self._finish(event)
+        elif kind is ItemNotice:
+            self.item_notices += 1
 
     def row(self, stage: str) -> StageRow:
         """The row of ``stage``; a stage RunStarted did not announce gets a row of its own."""
@@ -252,11 +269,27 @@ def fmt_total(total: int | None) -> str:
 
 def one_line(text: str, limit: int = 300) -> str:
     """A reason squeezed onto one line, cut at ``limit`` characters."""
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def failure_line(item: str, step: str, reason: str, attempts: int) -> str:
     """``photos/a.jpg at shrink: OSError: image file is truncated``: one failed item."""
     tail = f" (after {attempts} attempts)" if attempts > 1 else ""
-    return f"{item} at {step}: {one_line(reason)}{tail}"
+    return f"{printable(item)} at {step}: {one_line(reason)}{tail}"
+
+
+def wrote_line(count: int) -> str:
+    """``6 items wrote output or warnings``: how many items had something to say."""
+    return f"{count} item{'s' * (count != 1)} wrote output or warnings"
+
+
+def stall_line(event: ItemStalled, label: str) -> str:
+    """``still running: photos/a.jpg in stage s for 2.1 s (a typical item takes 0.01 s)``,
+    or ``... done after 4.0 s`` once it is over."""
+    if event.over:
+        return f"slow item done: {event.item} in stage {label} after {fmt_seconds(event.seconds)}"
+    typical = (f" (a typical item takes {fmt_seconds(event.typical)})"
+               if event.typical is not None else "")
+    return (f"still running: {event.item} in stage {label} for "
+            f"{fmt_seconds(event.seconds)}{typical}")

@@ -69,15 +69,35 @@ class ItemFailed:
 
 @dataclass(frozen=True)
 class StageFinished:
-    """A stage ended: done, failed or cancelled, with its final counts."""
+    """A stage ended, with its final counts.
+
+    ``state``: "done" (every item done or up to date), "partial" (some items failed,
+    or a reduce whose input lost items upstream), "failed" (every item failed) or
+    "cancelled" (it never finished: the run stopped, or its whole input had failed).
+    ``seconds``: from its first task sent to its last result back.
+    """
 
     stage: str
-    state: str  # "done" | "failed" | "cancelled"
+    state: str
     done: int
     failed: int
     skipped: int
     seconds: float
     t: float
+    missing: int = 0  # items of its input that failed upstream
+
+
+@dataclass(frozen=True)
+class ItemStalled:
+    """An item has run far longer than its stage's typical item (``over``: it has
+    ended since), so a stall shows without a ``timeout``."""
+
+    stage: str
+    item: str  # as ItemFailed names it
+    seconds: float  # how long it had run when this was sent
+    typical: float | None  # the stage's typical item, in seconds, if known
+    t: float
+    over: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,20 @@ class Notice:
     """Something the user should read once, e.g. "3 multi-frame files: first frame used"."""
 
     message: str
+    t: float
+
+
+@dataclass(frozen=True)
+class ItemNotice:
+    """What an item wrote (stdout, stderr, C libraries) or warned while its steps ran.
+
+    Captured in the worker, never printed over the table: counted on screen, the text
+    in ``--json``, ``--report`` and the summary under ``--verbose``.
+    """
+
+    stage: str
+    item: str  # as ItemFailed names it
+    text: str
     t: float
 
 
@@ -112,7 +146,8 @@ class StageSummary:
     done: int
     failed: int
     skipped: int
-    seconds: float
+    seconds: float  # from its first task sent to its last result back
+    missing: int = 0  # items of its input that failed upstream
 
 
 @dataclass(frozen=True)
@@ -127,7 +162,14 @@ class RunResult:
     notices: tuple[str, ...] = ()
     seconds: float = 0.0
     stopped_by: FailureRecord | None = None  # the item that triggered on_error: stop
-    values: dict[str, Any] = field(default_factory=dict)  # final step values, small ones
+    # The values the run ends with, by step id: a reduce nobody consumes (a sum), or
+    # the few values of a last map step; small ones only (files are under outputs).
+    values: dict[str, Any] = field(default_factory=dict)
+    # Step id -> items its input lost to failures upstream, for a reduce nobody
+    # consumes: its value (if any) is over part of its input only.
+    missing: dict[str, int] = field(default_factory=dict)
+    item_notices: tuple[ItemNotice, ...] = ()  # what items wrote, the first ones kept
+    item_notices_left_out: int = 0  # more items wrote something; not kept
 
     @property
     def exit_code(self) -> int:
@@ -137,10 +179,11 @@ class RunResult:
         return 0 if self.state == "done" and not self.failures else 1
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--report`` document."""
+        """The ``--report`` document (and ``--json``'s last event): ``results`` holds the
+        values, ``missing`` what each lacks."""
         doc = asdict(self)
         doc["exit_code"] = self.exit_code
-        doc.pop("values", None)
+        doc["results"] = doc.pop("values")
         return doc
 
 
@@ -153,7 +196,7 @@ class RunFinished:
 
 
 Event = (RunStarted | StageStarted | StageProgress | ItemFailed | StageFinished | Notice
-         | RunFinished)
+         | RunFinished | ItemNotice | ItemStalled)
 
 
 class Reporter(Protocol):

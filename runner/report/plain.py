@@ -24,10 +24,13 @@ from runner.report.board import (
     fmt_stamp,
     fmt_total,
     one_line,
+    stall_line,
 )
+from runner.report.escape import encodable
 from runner.report.events import (
     Event,
     ItemFailed,
+    ItemStalled,
     Notice,
     RunFinished,
     RunStarted,
@@ -101,6 +104,8 @@ class PlainReporter:
                                f"({event.executor})")
         elif kind is Notice:
             self._say(event.t, "note: " + one_line(event.message))
+        elif kind is ItemStalled:
+            self._say(event.t, stall_line(event, self.board.row(event.stage).label))
         elif kind is RunFinished:
             result = event.result
             self._say(event.t, f"run {result.workflow}: {result.state} "
@@ -134,7 +139,14 @@ class PlainReporter:
 
     def _finished(self, event: StageFinished) -> None:
         row = self.board.row(event.stage)
+        n = event.missing
+        lost = f"{n} item{'s' * (n != 1)} of its input failed"
+        if row.started is None:  # it never started
+            why = f": {'all ' * (n > 1)}{lost}" if n else ""
+            self._say(event.t, f"stage {row.label}: {event.state}{why}")
+            return
         skipped = f", {event.skipped} skipped" if event.skipped else ""
+        skipped += f", {lost}" if n else ""
         rate = event.done + event.failed
         per_s = (f", {fmt_rate(rate / event.seconds)}/s"
                  if event.seconds >= 0.05 and rate else "")
@@ -192,7 +204,7 @@ class JsonReporter:
                 self._emit(held)
 
     def _emit(self, event: Event) -> None:
-        self.out.write(json.dumps(event_doc(event), default=str, ensure_ascii=False))
+        self.out.write(json.dumps(encodable(event_doc(event)), default=str, ensure_ascii=False))
 
 
 def event_doc(event: Event) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """What the user reads when a run is over, and the ``--report FILE`` document.
 
 :func:`render_summary` gives plain text (the CLI prints it under the table or
-the lines): how the run ended, counts per stage, the failed items with their
-one-line reasons, the notices, the results and where the outputs are.
+the lines): how the run ended, counts per stage (unless the live table's last
+frame, left on screen just above, already shows them: one account, not two), the
+failed items with their one-line reasons (listed here only, up to a limit), the
+notices, the results (as JSON, with what a partial one misses) and where the
+outputs are.
 :func:`write_report` writes ``RunResult.to_json()`` atomically: a reader
 never finds half a report.
 """
@@ -13,20 +16,21 @@ import json
 import os
 
 from runner.errors import FlowError
-from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line
+from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line, wrote_line
+from runner.report.escape import encodable, printable
 from runner.report.events import FailureRecord, RunResult
 
 # Failed items listed without --verbose; the report and --verbose carry them all.
 FAILURES_LISTED = 20
-VALUE_WIDTH = 100
 
 
-def render_summary(result: RunResult, verbose: bool = False) -> str:
-    """The end-of-run text: headline, per-stage counts, failures, notices, results, outputs."""
+def render_summary(result: RunResult, verbose: bool = False, stages: bool = True) -> str:
+    """The end-of-run text: headline, per-stage counts (``stages``), failures, notices,
+    results, outputs."""
     out = [_headline(result)]
     if result.stopped_by is not None:
         out.append("  stopped by: " + _failure(result.stopped_by))
-    if result.stages:
+    if result.stages and stages:
         out.append("")
         out.extend(_stage_table(result))
     if result.failures:
@@ -36,15 +40,17 @@ def render_summary(result: RunResult, verbose: bool = False) -> str:
         out.append("")
         out.append("notices:")
         out.extend(f"  {one_line(n)}" for n in result.notices)
-    if result.values:
+    if result.item_notices:
+        out.append("")
+        out.extend(_item_notices(result, verbose))
+    if result.values or result.missing:
         out.append("")
         out.append("results:")
-        for name, value in result.values.items():
-            out.append(f"  {name}: {one_line(repr(value), VALUE_WIDTH)}")
+        out.extend(_results(result))
     if result.outputs:
         out.append("")
         out.append("outputs:")
-        out.extend(f"  {path}" for path in result.outputs)
+        out.extend(f"  {printable(path)}" for path in result.outputs)
     return "\n".join(out)
 
 
@@ -85,6 +91,31 @@ def _stage_table(result: RunResult) -> list[str]:
     return lines
 
 
+def _results(result: RunResult) -> list[str]:
+    """A line per final value, as JSON; a partial one says what it misses."""
+    lines = []
+    names = list(result.values) + [n for n in result.missing if n not in result.values]
+    for name in names:
+        n = result.missing.get(name, 0)
+        items = f"{n} item{'s' * (n != 1)} of its input"
+        if name in result.values:
+            # Whole, so a script can read it back (the engine keeps small values only).
+            text = json.dumps(result.values[name], ensure_ascii=False, default=str)
+            if n:
+                text += f"  (partial: {items} failed)"
+        elif _ended(result, name) == "cancelled":
+            text = f"no value: {'all ' * (n > 1)}{items} failed"
+        else:  # written to its file, listed under outputs
+            text = f"made from part of its input ({items} failed)"
+        lines.append(f"  {name}: {text}")
+    return lines
+
+
+def _ended(result: RunResult, step: str) -> str:
+    """The state of the stage that ends with ``step``."""
+    return next((s.state for s in result.stages if s.label.rsplit("→", 1)[-1] == step), "")
+
+
 def _failure(f: FailureRecord) -> str:
     return failure_line(f.item, f.step, f.reason, f.attempts)
 
@@ -98,7 +129,21 @@ def _failures(failures: tuple[FailureRecord, ...], verbose: bool) -> list[str]:
         if verbose and f.detail:
             lines.extend("      " + text for text in f.detail.rstrip().splitlines())
     if len(shown) < n:
-        lines.append(f"  … and {n - len(shown)} more (--verbose or --report FILE lists them all)")
+        lines.append(f"  … {n - len(shown)} more (see --report)")
+    return lines
+
+
+def _item_notices(result: RunResult, verbose: bool) -> list[str]:
+    """How many items wrote something; under --verbose, what each wrote."""
+    count = len(result.item_notices) + result.item_notices_left_out
+    if not verbose:
+        return [f"{wrote_line(count)}: --verbose shows it, --report FILE keeps it"]
+    lines = [f"{wrote_line(count)}:"]
+    for note in result.item_notices:
+        lines.append(f"  {note.item}:")
+        lines.extend("      " + text for text in note.text.rstrip().splitlines())
+    if result.item_notices_left_out:
+        lines.append(f"  … and {result.item_notices_left_out} more, not kept")
     return lines
 
 
@@ -110,7 +155,8 @@ def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
     """
     from steps.atomic import atomic_file
 
-    text = json.dumps(result.to_json(), indent=2, default=str, ensure_ascii=False) + "\n"
+    text = json.dumps(encodable(result.to_json()), indent=2, default=str,
+                      ensure_ascii=False) + "\n"
     try:
         with atomic_file(path, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -3,22 +3,33 @@
 The scheduler asks a :class:`Feed` for the next task whenever a worker can
 take one, so a stage's items are read lazily and the parent holds only the
 tasks in flight. A range input is shipped as sub-ranges, never as items.
+With a :class:`~runner.run.uptodate.Judge`, items that are up to date are
+skipped on the way (a window of items judged with one journal query), their
+kept values passed on; a stage judged as a whole is skipped whole.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from runner.execute.base import Task
 from runner.execute.span import Span
 from runner.files.inputs import Item
-from runner.files.journal import State
 from runner.files.outputs import Resolver
 from runner.plan import Stage
 from runner.run.chains import StageChain, item_outs
+from runner.run.uptodate import NOT_NEEDED, UP_TO_DATE, Judge, Key, Verdict
+
+WINDOW = 256  # items judged per journal query
+CHANGED = ("inputs changed while the run went on (a file or an output touched meanwhile): "
+           "run flow again to redo what they feed")
+LEFT = "not run: it takes items that --only-failed left out (a full run makes it)"
+LEFT_ITEMS = "left for a full run: they did not fail last time (--only-failed)"
 
 
 def auto_chunksize(count: int, workers: int, mode: str) -> int:
@@ -26,6 +37,12 @@ def auto_chunksize(count: int, workers: int, mode: str) -> int:
     if mode == "async":
         return 1
     return max(1, min(64, math.ceil(count / max(1, workers * 16))))
+
+
+class Batch(list):
+    """A task's items (the scheduler finds them by offset) and their journal keys."""
+
+    keys: list[Key]
 
 
 @dataclass
@@ -41,45 +58,116 @@ class Feed:
     span: Span | None = None  # a range input, shipped as sub-ranges
     partials: list[Any] | None = None  # a folded reduce: the upstream partials
     reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
-    state: State | None = None  # skip up-to-date items when set
-    skipped: list[Item] = field(default_factory=list)  # skipped since last asked, with values
+    judge: Judge | None = None  # skip what is up to date (item by item) when set
+    pass_on: bool = True  # False: no stage takes this one's items (skipped ones go nowhere)
+    whole: Verdict | None = None  # the verdict on a stage judged as a whole
+    count: int = 0  # a whole stage's items (what a skip of it counts)
+    skipped: list[Item] = field(default_factory=list)  # skipped since last asked, passed on
+    skipped_count: int = 0  # skipped since last asked, passed on or not
+    notes: list[str] = field(default_factory=list)
+    incomplete: bool = False  # an item was left out or could not be made: reduces after it
+    blocked: str = ""  # why a whole stage that must run cannot (an input skipped or left out)
     next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
     _span_pos: int = 0
+    _pending: deque = field(default_factory=deque)
     exhausted: bool = False
+
+    def take_skipped(self) -> tuple[int, list[Item]]:
+        """How many items were skipped since the last call, and those passed on."""
+        out = (self.skipped_count, self.skipped)
+        self.skipped, self.skipped_count = [], 0
+        return out
+
+    def take_notes(self) -> list[str]:
+        """Notices for the summary since the last call."""
+        out, self.notes = self.notes, []
+        return out
 
     def next_task(self) -> tuple[Task, list[Item] | int] | None:
         """The next task and what it holds (its Items, or the span's first index)."""
         if self.exhausted:
             return None
         stage_id, chain = self.stage.id, self.sc.chain
+        if self.whole is not None and not self.whole.run:
+            return self._skip_whole()
+        if self.blocked:
+            return self._cannot(1, self.blocked)
         if self.partials is not None:
             self.exhausted = True
             return Task(stage_id, next(self.next_id), chain, partials=tuple(self.partials)), []
         if self.reduce_items is not None:
             self.exhausted = True
             its = self.reduce_items
+            if any(it.value is NOT_NEEDED for it in its):  # a value an earlier stage skipped
+                return self._cannot(1)
             task = Task(stage_id, next(self.next_id), chain,
                         items=tuple((i, it.value, ()) for i, it in enumerate(its)))
             return task, its
         if self.span is not None:
             return self._next_span()
+        return self._next_items()
+
+    def _skip_whole(self) -> None:
+        """The stage is up to date as a whole (or left out): nothing runs."""
+        assert self.whole is not None
+        self.exhausted = True
+        self.skipped_count += self.count
+        if self.whole.passed and self.stage.kind == "reduce":
+            self.skipped.append(Item(0, self.whole.value))
+        self.incomplete = not self.whole.passed
+        return None
+
+    def _cannot(self, count: int, why: str = CHANGED) -> None:
+        """Items that must run but whose input was skipped upstream (it changed meanwhile,
+        or was left out): counted skipped, with a notice; they run next time."""
+        self.exhausted = self.exhausted or self.whole is not None or bool(self.blocked)
+        self.incomplete = True
+        self.skipped_count += count
+        self.notes.append(why)
+        return None
+
+    def _next_items(self) -> tuple[Task, Batch] | None:
         assert self.items is not None
-        batch: list[Item] = []
+        batch = Batch()
+        batch.keys = []
         entries: list[tuple[int, Any, tuple]] = []
-        skip = self.state if self.sc.skippable else None
-        for it in self.items:
-            outs = item_outs(self.sc, it, self.resolver)
-            if skip is not None and skip.fresh(it.source, (p for _, _, p in outs), self.sc.sig):
-                self.skipped.append(Item(it.index, outs[-1][2], it.source, it.root))
-                continue
-            entries.append((len(batch), it.value, outs))
-            batch.append(it)
-            if len(batch) >= self.chunksize:
+        while len(batch) < self.chunksize:
+            if not self._pending and not self._judge_more():
                 break
+            it, v, key = self._pending.popleft()
+            if v is not None and not v.run:
+                self.skipped_count += 1
+                if v.passed and self.pass_on:
+                    self.skipped.append(Item(it.index, v.value, it.source, it.root))
+                elif v.reason != UP_TO_DATE:  # left out, not dropped by a filter
+                    self.incomplete = True
+                    self.notes.append(LEFT_ITEMS)
+                continue
+            if it.value is NOT_NEEDED:
+                self._cannot(1)
+                continue
+            entries.append((len(batch), it.value, key.outs))
+            batch.append(it)
+            batch.keys.append(key)
         if not batch:
             self.exhausted = True
             return None
-        return Task(stage_id, next(self.next_id), chain, items=tuple(entries)), batch
+        return Task(self.stage.id, next(self.next_id), self.sc.chain, items=tuple(entries)), batch
+
+    def _judge_more(self) -> bool:
+        """Read and judge the next window of items; False when there are none left."""
+        assert self.items is not None
+        window = list(islice(self.items, max(WINDOW, self.chunksize)))
+        if not window:
+            return False
+        if self.judge is None:
+            self._pending.extend(
+                (it, None, Key(None, None, "", item_outs(self.sc, it, self.resolver)))
+                for it in window)
+        else:
+            verdicts = self.judge.items(self.stage, window)
+            self._pending.extend((it, v, k) for it, (v, k) in zip(window, verdicts, strict=True))
+        return True
 
     def _next_span(self) -> tuple[Task, int] | None:
         assert self.span is not None
@@ -90,6 +178,19 @@ class Feed:
         self._span_pos = last = min(self.span.count, first + self.chunksize)
         return Task(self.stage.id, next(self.next_id), self.sc.chain,
                     span=self.span.sub(first, last)), first
+
+
+def lacking(st: Stage, runs: Mapping[str, Any], failures: bool) -> bool:
+    """Did an item that reaches ``st`` go missing in this run: left out or made
+    unavailable upstream (or, with ``failures``, failed)? ``runs``: StageRuns by id."""
+    for src in st.sources:
+        up = runs.get(src)
+        if up is None:
+            continue
+        if (failures and up.failed) or (up.feed is not None and up.feed.incomplete) \
+                or lacking(up.stage, runs, failures):
+            return True
+    return False
 
 
 def retry_task(task: Task, keep: list[int], next_id: int) -> Task:

@@ -13,12 +13,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.execute.base import Executor, ExecutorOptions
 from runner.execute.serial import SerialExecutor
+from runner.files.identity import Snapshot
 from runner.files.inputs import Item
-from runner.files.journal import State
+from runner.files.journal import Journal
 from runner.model import Workflow
 from runner.plan import Stage
 from runner.report.events import (
@@ -30,9 +31,15 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
-from runner.run.feed import Feed, auto_chunksize
+from runner.run.chains import StageChain, stage_signatures
+from runner.run.feed import CHANGED, LEFT, Feed, auto_chunksize, lacking
+from runner.run.lazy import LazyExecutor
 from runner.run.prepare import Prepared, prepare, spill_dir
+from runner.run.record import Recorder
+from runner.run.results import VALUES_LISTED, ending, keeps_nothing, unconsumed
 from runner.run.scheduler import Scheduler, StageRun, Stopped
+from runner.run.session import Session, open_session
+from runner.run.uptodate import Judge
 
 PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
            "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
@@ -48,6 +55,8 @@ class RunOptions:
     executor: str = "local"
     scheduler: str | None = None
     force: bool = False  # redo items that are up to date
+    only_failed: bool = False  # run only the items that failed last time
+    wait: bool = True  # wait for another run in the same folder (else refuse, exit 2)
     max_tasks_per_worker: int | None = None
     worker_memory_mb: int | None = None
 
@@ -68,37 +77,79 @@ def usable_cpus() -> int:
 
 
 
-def stage_workers(stage: Stage, jobs: int | None, count: int) -> int:
-    """Workers for a stage: ``auto`` is the usable CPUs; never more than the items or -j."""
+def stage_workers(stage: Stage, jobs: int | None, count: int, cpus: int | None = None) -> int:
+    """Workers for a stage: ``auto`` is the usable CPUs (or ``cpus``); never more than the
+    items or -j."""
     if stage.mode == "serial" or stage.kind == "reduce":
         return 1  # a reduce is one task
-    asked = stage.parallel.workers or usable_cpus()
+    asked = stage.parallel.workers or cpus or usable_cpus()
     return max(1, min(asked, jobs or asked, count))
+
+
+def pool_size(prep: Prepared, jobs: int | None, cpus: int | None = None) -> int:
+    """The worker processes a run of ``prep`` starts with -j ``jobs``, on this machine or
+    on one with ``cpus`` CPUs: the widest stage that does not run serially."""
+    return max((stage_workers(st, jobs, prep.root_count(st), cpus) for st in prep.plan.stages
+                if st.mode != "serial"), default=0)
 
 
 def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions(),
         prepared: Prepared | None = None,
-        make_executor: Callable[[str, RunOptions], Executor] | None = None) -> RunResult:
+        make_executor: Callable[[str, RunOptions], Executor] | None = None,
+        session: Session | None = None) -> RunResult:
     """Run every stage; returns the result (exit code, failures, counts).
 
     ``make_executor(kind, options)`` makes the executor of a kind ("serial", "local",
     "dask"), not yet started; by default :func:`new_executor`. Tests give their own.
+    ``session``: the working directory's lock and journal, when the caller took them;
+    else they are taken here (FlowError when they cannot be).
     """
+    own = session is None
+    if session is None:
+        session = open_session(workflow.workdir, workflow.path, wait=options.wait)
+    try:
+        return _run(workflow, reporter, options, prepared, make_executor, session)
+    finally:
+        if own:
+            session.close()
+
+
+def judge_for(workflow: Workflow, prep: Prepared, journal: Journal,
+              options: RunOptions) -> Judge:
+    """The judge of what is up to date in this prepared run."""
+    sigs = stage_signatures(prep.plan, prep.chains, workflow)
+    # One stage alone meets each source once: no need to remember their state.
+    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1)
+    return Judge(prep, journal, sigs, os.path.abspath(workflow.path), snap, options.force,
+                 options.only_failed)
+
+
+def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
+         prepared: Prepared | None, make_executor: Callable[[str, RunOptions], Executor] | None,
+         session: Session) -> RunResult:
     t0 = time.monotonic()
-    prep = prepared or prepare(workflow, options.allow_outside)
-    runs = {st.id: StageRun(st, prep.chains[st.id],
-                            stage_workers(st, options.jobs, prep.root_count(st)))
+    prep = prepared or prepare(workflow, options.allow_outside, session.journal.checked)
+    if prep.outputs_digest and not prep.checked_before:  # the next run need not check again
+        session.journal.set_checked(prep.outputs_digest, prep.output_dirs)
+    _sweep_spills(workflow)
+    judge = judge_for(workflow, prep, session.journal, options)
+    ends = unconsumed(prep.plan.stages)
+    runs = {st.id: StageRun(st, _chain(prep, st, judge),
+                            stage_workers(st, options.jobs, prep.root_count(st)),
+                            keep=VALUES_LISTED + 1 if st.id in ends and keeps_nothing(st)
+                            else None)
             for st in prep.plan.stages}
-    pool_size = max((r.workers for r in runs.values() if r.stage.mode != "serial"), default=0)
+    pool = pool_size(prep, options.jobs)
     infos = tuple(StageInfo(r.stage.id, r.stage.label, r.stage.mode, r.workers,
                             prep.root_count(r.stage) if _fed_by_inputs(r.stage, prep) else None)
                   for r in runs.values())
-    reporter.handle(RunStarted(workflow.name, infos, pool_size, options.executor, time.time()))
-    executors = _start_executors(runs, options, workflow, pool_size,
+    reporter.handle(RunStarted(workflow.name, infos, pool, options.executor, time.time()))
+    executors = _start_executors(runs, options, workflow, pool,
                                  make_executor or new_executor)
-    store = State(workflow.workdir, force=options.force)
+    recorder = Recorder(session.journal, judge)
     sched = Scheduler(runs, executors, reporter, workflow.workdir,
-                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, store), state=store)
+                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, judge),
+                      recorder=recorder)
     started = list({id(ex): ex for ex in executors.values()}.values())
     state, stopped_by = "done", None
     try:
@@ -112,23 +163,28 @@ def run(workflow: Workflow, reporter: Reporter, options: RunOptions = RunOptions
     finally:
         for ex in started:
             ex.close()
-        store.save()  # even when interrupted: the next run finishes the rest
+        recorder.finish(state == "done", runs)
+        judge.snap.close()
         _cleanup(prep, workflow)
     if state == "done" and sched.failures:
         state = "failed"
-    notices = tuple(f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
-                    for msg, n in sched.notices.items())
+    end = ending(runs.values(), ends)
+    notices = _journal_notices(session) + tuple(
+        f"{msg} ({n} item{'s' if n != 1 else ''})" if n > 1 else msg
+        for msg, n in sched.notices.items()) + tuple(end.notices)
     for msg in notices:
         reporter.handle(Notice(msg, time.time()))
     result = RunResult(
         workflow=workflow.name, state=state,
         stages=tuple(StageSummary(r.stage.id, r.stage.label, r.stage.mode, r.workers, r.state,
-                                  r.done, r.failed, r.skipped,
-                                  (time.monotonic() - r.started) if r.started else 0.0)
+                                  r.done, r.failed, r.skipped, r.seconds, r.missing)
                      for r in runs.values()),
-        failures=tuple(sched.failures), outputs=tuple(prep.output_dirs), notices=notices,
+        failures=tuple(sched.failures), notices=notices,
+        # Only folders that exist: a run that failed early may not have made them.
+        outputs=tuple(d for d in prep.output_dirs if os.path.isdir(d)),
         seconds=time.monotonic() - t0, stopped_by=stopped_by,
-        values=_final_values(runs))
+        values=end.values, missing=end.missing, item_notices=tuple(sched.item_notices),
+        item_notices_left_out=sched.item_notice_count - len(sched.item_notices))
     reporter.handle(RunFinished(result, time.time()))
     return result
 
@@ -162,7 +218,9 @@ def _start_executors(runs: dict[str, StageRun], options: RunOptions, workflow: W
     try:
         # The pool first: it may fail to start (no dask), and then nothing else ran.
         for kind in sorted(set(kinds.values()), key=lambda k: k == "serial"):
-            ex = new(kind, options)
+            # The local pool starts with its first task: an up-to-date run starts none.
+            ex = LazyExecutor(lambda kind=kind: new(kind, options)) if kind == "local" \
+                else new(kind, options)
             ex.start(ExecutorOptions(
                 workers=1 if kind == "serial" else pool_size,
                 max_tasks_per_worker=options.max_tasks_per_worker,
@@ -191,28 +249,56 @@ def _cleanup(prep: Prepared, workflow: Workflow) -> None:
     sweep_temp(prep.output_dirs)
 
 
-def _final_values(runs: dict[str, StageRun]) -> dict[str, object]:
-    """The single value of each reduce stage nobody consumes (e.g. a sum), if small."""
-    out: dict[str, object] = {}
-    consumed = {s for r in runs.values() for s in r.stage.sources}
-    for r in runs.values():
-        if r.stage.kind == "reduce" and r.stage.id not in consumed and len(r.results) == 1:
-            value = r.results[0][1].value
-            written = isinstance(value, str) and os.path.isabs(value)  # listed under outputs
-            if not written and len(repr(value)) <= 500:
-                out[r.stage.steps[-1].id] = value
-    return out
+def _sweep_spills(workflow: Workflow) -> None:
+    """Remove the spill folders of earlier runs that were killed before their cleanup."""
+    from runner.files.atomic import sweep_dead_spills
+
+    sweep_dead_spills(os.path.dirname(spill_dir(workflow.workdir)))
 
 
-def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], state: State) -> Feed:
+def _journal_notices(session: Session) -> tuple[str, ...]:
+    out = [session.notice] if session.notice else []
+    if session.journal.broken:
+        out.append(f"flow could not keep its record in .flow ({session.journal.broken}): "
+                   "what it did not record runs again next time")
+    return tuple(out)
+
+
+def _chain(prep: Prepared, st: Stage, judge: Judge) -> StageChain:
+    """A stage's chain; one judged item by item keeps its values (for the journal) instead
+    of folding them into its reduce."""
+    sc = prep.chains[st.id]
+    if st.fold and judge.item_level(st):
+        return replace(sc, chain=replace(sc.chain, fold=None))
+    return sc
+
+
+def _skipped_whole(r: StageRun) -> bool:
+    """A map stage skipped as a whole: it passed nothing on."""
+    return r.stage.kind == "map" and r.feed is not None and r.feed.whole is not None \
+        and not r.feed.whole.run
+
+
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) -> Feed:
     """The task feed of a stage whose sources are all finished."""
     st = r.stage
-    base = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers, chunksize=1,
-                state=state)
+    base: dict = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers,
+                      chunksize=1)
+    if judge.item_level(st):
+        base.update(judge=judge, pass_on=bool(judge.consumers(st)))
+    else:
+        whole = judge.stage(st)
+        blocked = ""
+        if whole.run and any(_skipped_whole(runs[s]) for s in st.sources if s in runs):
+            blocked = CHANGED
+        elif whole.run and lacking(st, runs, failures=False):
+            blocked = LEFT
+        base.update(whole=whole, count=prep.root_count(st), blocked=blocked)
     if st.kind == "reduce":
         r.total = 1
-        if st.folded:
-            return Feed(**base, partials=runs[st.sources[0]].partials)
+        up = runs.get(st.sources[0])
+        if st.folded and up is not None and up.sc.chain.fold is not None:
+            return Feed(**base, partials=up.partials)
         return Feed(**base, reduce_items=list(_upstream(prep, st, runs)))
     if len(st.sources) == 1 and st.sources[0] in prep.sources:
         src = prep.sources[st.sources[0]]

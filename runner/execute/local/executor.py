@@ -44,16 +44,17 @@ from runner.execute.base import (
     Executor,
     ExecutorOptions,
     Lost,
+    Running,
     Task,
 )
 from runner.execute.chain import reason_of
-from runner.execute.local import slots
+from runner.execute.local import services, slots
 from runner.execute.local import worker as lifeline
-from runner.execute.local.monitor import Job, Monitor, death_reason
+from runner.execute.local.monitor import Job, Monitor
 from runner.execute.local.pool import FileLock, HardenedPool, end_pool, exit_status, forget_job
 from runner.execute.wire import fail_all, unpack
 
-__all__ = ["LocalExecutor", "death_reason", "default_memory_mb"]
+__all__ = ["LocalExecutor", "default_memory_mb"]
 
 # Defaults for ExecutorOptions fields left at None (0 turns the feature off).
 DEFAULT_MAX_TASKS_PER_WORKER = 500  # a leaking step is reset often; a new worker costs ~10 ms
@@ -67,11 +68,7 @@ PRELOAD = ("runner.execute.local.worker", "runner.execute.chain")
 def warm_up(preload: tuple[str, ...] = ()) -> None:
     """Start the fork server now, so it imports the step modules while flow reads
     the workflow; the pool started later then forks warm workers at once."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *preload))))
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
+    services.start_fork_server((*PRELOAD, *preload))
 
 
 class LocalExecutor(Executor):
@@ -103,8 +100,9 @@ class LocalExecutor(Executor):
         t0 = time.perf_counter()
         self._opts = options
         self._ctx = multiprocessing.get_context("forkserver")
-        # Takes effect when the fork server starts, i.e. for the first executor of a process.
-        self._ctx.set_forkserver_preload(list(dict.fromkeys((*PRELOAD, *options.preload))))
+        # The preload takes effect when the fork server starts: for the first executor of a
+        # process, unless warm_up() started it already.
+        services.start_fork_server((*PRELOAD, *options.preload))
         _sweep_lock_dirs()
         self._lock_dir = tempfile.mkdtemp(prefix=f"{LOCK_DIR_PREFIX}{os.getpid()}-")
         try:
@@ -173,6 +171,15 @@ class LocalExecutor(Executor):
     def poll(self, timeout: float) -> list[Completion]:
         """Completions since the last call, waiting up to ``timeout`` s for the first."""
         return self._out.take(timeout)
+
+    def running(self) -> list[Running]:
+        """The items workers are on, from the slot table (see Executor.running)."""
+        pool, now, out = self._pool, time.monotonic(), []
+        for v in slots.views(pool.table) if pool is not None else ():
+            job = self.job(v.seq) if v.state == slots.RUNNING else None
+            if job is not None:
+                out.append(Running(job.task, v.offset if v.offset >= 0 else None, now - v.start))
+        return out
 
     def worker_pids(self) -> list[int]:
         """The pids of the live worker processes (for tests and diagnostics)."""

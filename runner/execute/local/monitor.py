@@ -5,6 +5,8 @@ table (:mod:`runner.execute.local.slots`) and decides, for the executor that own
 
 - a worker that died holding a task: that task is lost, at the item it was on;
 - an item running past its chain's timeout: SIGKILL its worker, the task is lost;
+- a worker found stopped (SIGSTOP, state T): continued; stopped again and again on
+  one task, it is ended and the task lost with that reason (nothing waits for ever);
 - a worker that died after returning, whose result never came: lost after a grace;
 - a task taken from the queue by a worker that died before saying so: lost;
 - workers dying before they run anything, again and again, or the pool's own
@@ -15,6 +17,7 @@ It never waits on the pool and never raises; the owner does the reporting.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -24,12 +27,15 @@ from typing import Any, Protocol
 
 from runner.execute.base import Task
 from runner.execute.local import slots
-from runner.execute.local.pool import HardenedPool, exit_status, handlers_alive
+from runner.execute.local.pool import EXIT_CUT_OFF, HardenedPool, exit_status, handlers_alive
+from runner.procs import kill_group, stopped
 
 TICK = 0.05  # seconds between looks
 RESULT_GRACE = 2.0  # a worker that died after returning: wait this long for its result
 ORPHAN_GRACE = 3.0  # see Monitor._find_orphans
 STARTUP_FAILURES = 5  # fresh workers dying in a row before running anything: pool broken
+MAX_STOPS = 3  # times a worker is continued on one task before it is ended
+STOPPED = "the worker stopped itself (SIGSTOP) again and again; ended"
 
 
 @dataclass
@@ -61,13 +67,19 @@ class Owner(Protocol):
 @dataclass
 class _State:
     killed: dict[int, int] = field(default_factory=dict)  # pid -> seq we ended for a timeout
+    stops: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, seq) -> times
     suspects: dict[int, tuple[float, str]] = field(default_factory=dict)  # seq -> (deadline, why)
     last_death: float | None = None
     startup_failures: int = 0
 
 
+CUT_OFF = "the step closed the worker's connection to flow (its files)"
+
+
 def death_reason(code: int) -> str:
     """"worker killed by SIGKILL" / "worker exited with code 3", from an exit status."""
+    if code == EXIT_CUT_OFF:
+        return CUT_OFF
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -124,6 +136,7 @@ class Monitor:
         now = time.monotonic()
         self._reap(pool, now)
         views = slots.views(pool.table)
+        self._continue_stopped(pool, views)
         self._enforce_timeouts(pool.table, views, now)
         self._expire_suspects(now)
         self._find_orphans(views, now)
@@ -159,12 +172,35 @@ class Monitor:
                 continue  # reported already, as timed out
             if view.state == slots.RUNNING:
                 self._owner.lose(view.seq, view.offset if view.offset >= 0 else None, why)
+            elif view.state == slots.RETURNED and code == EXIT_CUT_OFF:
+                self._owner.lose(view.seq, None, why)  # it could not send its result
             elif view.state == slots.RETURNED:
                 # Its result may still be on the way (a recycled worker exits right after
                 # sending it): give it a moment before calling the task lost.
                 st.suspects[view.seq] = (now + RESULT_GRACE, why)
         if broken is not None:  # e.g. the parent's script kills every worker that imports it
             self._owner.fail_pool(broken, restart=False)
+
+    def _continue_stopped(self, pool: HardenedPool, views: list[slots.SlotView]) -> None:
+        """SIGCONT a stopped worker (a stopped one may hold a queue lock: all would wait);
+        one stopped again and again on a task is ended, the task lost."""
+        held = {v.pid: v for v in views}
+        for proc in pool.started():
+            if not proc.pid or not stopped(proc.pid):
+                continue
+            v = held.get(proc.pid)
+            seq = v.seq if v is not None and v.state == slots.RUNNING else -1
+            key = (proc.pid, seq)
+            self._st.stops[key] = times = self._st.stops.get(key, 0) + 1
+            if seq < 0 or times <= MAX_STOPS:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGCONT)
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                kill_group(proc.pid, signal.SIGKILL)
+            self._st.killed[proc.pid] = seq
+            assert v is not None
+            self._owner.lose(seq, v.offset if v.offset >= 0 else None, STOPPED)
 
     def _enforce_timeouts(self, table: Any, views: list[slots.SlotView], now: float) -> None:
         for v in views:
@@ -178,7 +214,7 @@ class Monitor:
             if again is None or again.gen != v.gen or again.pid != v.pid:
                 continue  # it moved on meanwhile
             try:
-                os.kill(v.pid, signal.SIGKILL)
+                kill_group(v.pid, signal.SIGKILL)  # with what its step started
             except ProcessLookupError:
                 continue  # it died on its own: _reap reports it
             self._st.killed[v.pid] = v.seq

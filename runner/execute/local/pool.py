@@ -22,12 +22,14 @@ import os
 import signal
 import threading
 import time
+import weakref
 from multiprocessing import connection
 from multiprocessing.pool import Pool
 from multiprocessing.queues import SimpleQueue
 from typing import Any
 
 from runner.execute.local import slots
+from runner.procs import kill_group
 
 
 class FileLock:
@@ -42,7 +44,9 @@ class FileLock:
         self.path = path
         self._fd: int | None = None
         self._pid = 0
+        self._id = (0, 0)  # the lock file's (device, inode), to know _fd still names it
         self._tlock = threading.Lock()
+        _locks.add(self)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path}
@@ -51,13 +55,23 @@ class FileLock:
         self.__init__(state["path"])  # type: ignore[misc]
 
     def _fileno(self) -> int | None:
+        if self._fd is not None and self._pid == os.getpid() and not self._still_ours():
+            self._fd = None  # a step closed it (the number may name its own file now)
         if self._fd is None or self._pid != os.getpid():
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                st = os.fstat(self._fd)
             except OSError:
                 return None  # the pool is gone (its folder removed): nothing left to guard
-            self._pid = os.getpid()
+            self._pid, self._id = os.getpid(), (st.st_dev, st.st_ino)
         return self._fd
+
+    def _still_ours(self) -> bool:
+        try:
+            st = os.fstat(self._fd)  # type: ignore[arg-type]
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._id
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         """Take the lock; with ``block=False`` only if it is free at once."""
@@ -98,6 +112,17 @@ class FileLock:
         if fd is not None and self._pid == os.getpid():
             os.close(fd)
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: close the parent's file without unlocking it. A child
+        that lives on (a step's daemon) must not keep the parent's lock alive after
+        the parent dies: ``flock`` holds until every copy of the file is closed."""
+        fd, self._fd = self._fd, None
+        if fd is not None and self._pid != os.getpid():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def __enter__(self) -> bool:
         return self.acquire()
 
@@ -105,8 +130,26 @@ class FileLock:
         self.release()
 
 
+_locks: weakref.WeakSet[FileLock] = weakref.WeakSet()  # this process's, for forget_locks()
+
+
+def forget_locks() -> None:
+    """In a forked child: :meth:`FileLock.forget_after_fork` on every lock."""
+    for lock in list(_locks):
+        lock.forget_after_fork()
+
+
+EXIT_CUT_OFF = 71  # a worker whose line to flow is gone: flow died, or a step closed it
+
+
 class _Queue(SimpleQueue):
-    """Pool's SimpleQueue with death-proof locks; ``get`` marks the worker WAITING."""
+    """Pool's SimpleQueue with death-proof locks; ``get`` marks the worker WAITING.
+
+    In a worker, a pipe that is no longer the one flow made (a step closed the
+    worker's files, and maybe opened others under the same numbers) or that flow no
+    longer reads (flow was killed) ends the worker at once with :data:`EXIT_CUT_OFF`,
+    quietly, instead of a traceback from the pool's loop on flow's terminal.
+    """
 
     def __init__(self, *, ctx: Any, lock_dir: str, name: str) -> None:
         # Mirrors SimpleQueue.__init__ without creating semaphores we would not use.
@@ -114,12 +157,55 @@ class _Queue(SimpleQueue):
         self._rlock = FileLock(os.path.join(lock_dir, f"{name}.read.lock"))
         self._poll = self._reader.poll
         self._wlock = FileLock(os.path.join(lock_dir, f"{name}.write.lock"))
+        self._owner = os.getpid()  # flow: the parent's own put() is never cut off
+        self._worker = 0
+        self._ends = ((0, 0), (0, 0))
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (*super().__getstate__(), self._owner)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        super().__setstate__(state[:4])
+        self._owner = state[4]
+        # In the worker, before any step ran (and before it closes the ends it does not use).
+        self._worker = os.getpid()
+        self._ends = (_identity(self._reader), _identity(self._writer))
+
+    def _intact(self, end: int) -> None:
+        if os.getpid() != self._worker:
+            os._exit(0)  # a process a step forked: it is no worker (see worker._forked)
+        conn = self._writer if end else self._reader
+        if _identity(conn) != self._ends[end]:
+            os._exit(EXIT_CUT_OFF)
 
     def get(self) -> Any:
         # Only workers call get() (the parent reads with _quick_get): the monitor
         # learns from WAITING that this worker holds no task.
         slots.mine().set_state(slots.WAITING)
-        return super().get()
+        self._intact(0)
+        try:
+            return super().get()
+        except OSError:
+            os._exit(EXIT_CUT_OFF)
+
+    def put(self, obj: Any) -> None:
+        if os.getpid() == self._owner:
+            return super().put(obj)  # flow's own sentinel as the pool ends
+        self._intact(1)
+        try:
+            return super().put(obj)
+        except OSError:  # BrokenPipeError: flow is gone, nobody reads this any more
+            os._exit(EXIT_CUT_OFF)
+
+
+def _identity(conn: Any) -> tuple[int, int]:
+    """Which file a connection's descriptor names (device, inode), (0, 0) if none: the
+    same number may name another file once a step closed ours."""
+    try:
+        st = os.fstat(conn.fileno())
+    except (OSError, ValueError):
+        return (0, 0)
+    return (st.st_dev, st.st_ino)
 
 
 class _LocalQueue(SimpleQueue):
@@ -249,7 +335,7 @@ def end_pool(pool: HardenedPool, deadline: float) -> None:
         alive = [p.pid for p in procs if not slots.pid_gone(p.pid)]
         for pid in alive:
             try:
-                os.kill(pid, sig)
+                kill_group(pid, sig)  # the worker and what its steps started
             except ProcessLookupError:
                 pass
         while alive and time.monotonic() < until:

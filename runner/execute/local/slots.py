@@ -152,6 +152,33 @@ class SlotTracker:
         s.gen += 1
 
 
+class _ForkedTracker(SlotTracker):
+    """The tracker as a process forked by a step sees it: the slot is the worker's.
+
+    Such a child, carrying on from the step as if it were the worker, ends quietly at
+    its first write here (the next item, the end of the task, the wait for the next
+    one): it must never deliver a result, take a task or move the worker's slot.
+    """
+
+    __slots__ = ()
+
+    def begin(self, task_id: int, offset: int) -> None:
+        os._exit(0)
+
+    def enter(self, seq: int, task_id: int) -> None:
+        os._exit(0)
+
+    def set_state(self, state: int) -> None:
+        os._exit(0)
+
+
+def disown() -> None:
+    """In a child forked inside a worker (an ``after_in_child`` fork hook): see
+    :class:`_ForkedTracker`. Costs the worker itself nothing per item."""
+    if type(_mine) is SlotTracker:
+        _mine.__class__ = _ForkedTracker
+
+
 class NullTracker:
     """Stands in when a worker found no slot: it runs, untracked."""
 

@@ -1,13 +1,14 @@
 """The worker side of the local pool: what a worker does besides running steps.
 
-:func:`init_worker` is the Pool initializer. It leaves Ctrl-C to the parent,
-puts the workflow's folder on ``sys.path``, ties the worker's life to flow's
-(``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its address space, and
-claims a slot in the shared table. :func:`run` is what the pool calls for each
-task: it says in the slot which task it holds, unpickles and runs it, and
-returns the result already pickled, after making sure it can be read back, so
-nothing that fails to pickle or unpickle ever reaches the pool's own loops
-(CPython gh-79492).
+:func:`init_worker` is the Pool initializer. It leaves Ctrl-C to the parent (in a
+process group of its own), puts the workflow's folder on ``sys.path``, ties the
+worker's life to flow's (``PR_SET_PDEATHSIG`` plus a watchdog thread), caps its
+address space, and claims a slot in the shared table; a process a step forks from it is no worker
+(it ends quietly before it could deliver a result or take a task). :func:`run` is
+what the pool calls for each task: it says in the slot which task it holds,
+unpickles and runs it, and returns the result already pickled, after making sure
+it can be read back, so nothing that fails to pickle or unpickle ever reaches the
+pool's own loops (CPython gh-79492).
 
 Nothing here may raise out of the initializer: a Pool whose initializer fails
 starts replacement workers in a tight loop for ever.
@@ -26,6 +27,7 @@ from typing import Any
 from runner.execute.base import ItemFailure, TaskResult
 from runner.execute.chain import reason_of, run_task
 from runner.execute.local import slots
+from runner.execute.local.pool import forget_locks
 from runner.execute.wire import Unreadable, pack
 
 EXIT_ORPHANED = 70  # the exit status of a worker that outlived flow
@@ -39,7 +41,11 @@ def init_worker(flow_pid: int, table: Any, claim_lock: Any, extra_paths: tuple[s
     try:
         # The parent handles Ctrl-C and cancels; a worker dying of SIGINT mid-item
         # would only turn a clean stop into a lost task.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # drops one that came while starting
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked: see services
+        # A group of its own: a terminal's Ctrl-C reaches flow alone, and ending the
+        # group ends what the worker's steps started too.
+        os.setpgid(0, 0)
     except (OSError, ValueError):
         pass
     for path in reversed(extra_paths):
@@ -52,6 +58,13 @@ def init_worker(flow_pid: int, table: Any, claim_lock: Any, extra_paths: tuple[s
         slots.claim(table, claim_lock)
     except Exception:  # noqa: BLE001 - run untracked rather than not at all
         pass
+    os.register_at_fork(after_in_child=_forked)
+
+
+def _forked() -> None:
+    """A step forked this worker: the child is not a worker (see slots.disown)."""
+    slots.disown()
+    forget_locks()
 
 
 def _tie_to(flow_pid: int) -> None:

@@ -1,0 +1,71 @@
+"""The code behind a step, as a digest of its module's source, found without importing it.
+
+A ``py:`` step or a plugin's step is the function's module: editing that file
+reruns the steps that use it, and only those. The file is found the way the
+importer would find it (the workflow's folder first, then ``sys.path``; flow's
+own ``runner`` and ``steps`` packages are never shadowed), but nothing is
+imported, so a plan or an explanation runs no user code. What the module
+imports from elsewhere is not part of the digest: an edit there needs
+``--force``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import PathFinder
+
+from runner.files.identity import digest, file_stat
+
+OWN = ("runner", "steps")  # flow's packages: found where flow itself lives
+FLOW_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_cache: dict[str, str] = {}
+
+
+def module_file(name: str, paths: Sequence[str] = ()) -> str | None:
+    """The source file of module ``name``, or None when it cannot be found."""
+    top = name.partition(".")[0]
+    if top in OWN:
+        search: list[str] | None = [FLOW_ROOT]
+    else:
+        search = [*paths, *sys.path]
+    parts = name.split(".")
+    spec = None
+    for i in range(len(parts)):
+        if search is None:
+            return None
+        try:
+            spec = PathFinder.find_spec(".".join(parts[:i + 1]), search)
+        except (ImportError, ValueError, OSError):
+            return None
+        if spec is None:
+            return None
+        search = list(spec.submodule_search_locations or []) or None
+    if spec is None or not spec.has_location or not spec.origin:
+        return None
+    return spec.origin
+
+
+def code_digest(ref: str, paths: Sequence[str] = ()) -> str:
+    """A digest of the source of the module behind ``ref``: ``module:qualname``, or
+    ``folder:module:qualname`` for a ``py:`` module of a workflow's folder."""
+    head = ref.rpartition(":")[0]
+    folder, sep, module = head.rpartition(":")
+    if sep and os.path.isabs(folder):
+        paths = (folder,)  # found there, and only there, as the workers import it
+    else:
+        module = head
+    key = f"{module}\0{os.pathsep.join(paths)}"
+    hit = _cache.get(key)
+    if hit is None:
+        path = module_file(module, paths)
+        text = f"<no source for {module}>"
+        if path and file_stat(path) is not None:  # a regular file: never a FIFO's hang
+            try:
+                with open(path, "rb") as fh:
+                    text = fh.read().decode("latin-1")
+            except OSError:
+                pass
+        hit = _cache[key] = digest(module, text)
+    return hit
