@@ -27,8 +27,10 @@ class LazyExecutor(Executor):
         if self._real is None:
             assert self._options is not None, "start() first"
             real = self._make()
-            real.start(self._options)
+            # Known before it starts: a Ctrl-C that lands while it starts must still find it
+            # to cancel, or a half-started pool would outlive the run.
             self._real = real
+            real.start(self._options)
         return self._real
 
     def capacity(self) -> int:

@@ -111,9 +111,13 @@ class LocalExecutor(Executor):
             self._closed = True
             self._cleanup()
             raise
-        self._monitor.start()
-        self._at_exit = partial(_cancel_at_exit, weakref.ref(self))
-        atexit.register(self._at_exit)
+        try:
+            self._monitor.start()
+            self._at_exit = partial(_cancel_at_exit, weakref.ref(self))
+            atexit.register(self._at_exit)
+        except BaseException:  # a Ctrl-C here: the pool just made must not outlive us
+            self.cancel()
+            raise
         self.startup_seconds = time.perf_counter() - t0
 
     def _new_pool(self) -> HardenedPool:
