@@ -252,13 +252,22 @@ def resolve_ref(ref: str) -> Callable[..., Any]:
     return obj
 
 
-def _module_of(ref: str) -> ModuleType:
-    """The module of a step ``ref``, imported as :func:`resolve_ref` says."""
+def ref_module(ref: str) -> tuple[str | None, str]:
+    """``(folder, module)`` of a step ``ref``: the folder is set for the
+    ``folder:module:qualname`` form (a ``py:`` module of a workflow's folder), else None."""
     head = ref.rpartition(":")[0]
     folder, sep, mod_name = head.rpartition(":")
     if sep and os.path.isabs(folder):
+        return folder, mod_name
+    return None, head
+
+
+def _module_of(ref: str) -> ModuleType:
+    """The module of a step ``ref``, imported as :func:`resolve_ref` says."""
+    folder, mod_name = ref_module(ref)
+    if folder is not None:
         return _import_from(folder, mod_name)
-    return importlib.import_module(head)
+    return importlib.import_module(mod_name)
 
 
 def _import_from(folder: str, mod_name: str) -> ModuleType:

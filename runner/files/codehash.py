@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib.machinery import PathFinder
 
 from runner.files.identity import digest, file_stat
+from steps.registry import ref_module
 
 OWN = ("runner", "steps")  # flow's packages: found where flow itself lives
 FLOW_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,12 +51,9 @@ def module_file(name: str, paths: Sequence[str] = ()) -> str | None:
 def code_digest(ref: str, paths: Sequence[str] = ()) -> str:
     """A digest of the source of the module behind ``ref``: ``module:qualname``, or
     ``folder:module:qualname`` for a ``py:`` module of a workflow's folder."""
-    head = ref.rpartition(":")[0]
-    folder, sep, module = head.rpartition(":")
-    if sep and os.path.isabs(folder):
+    folder, module = ref_module(ref)
+    if folder is not None:
         paths = (folder,)  # found there, and only there, as the workers import it
-    else:
-        module = head
     key = f"{module}\0{os.pathsep.join(paths)}"
     hit = _cache.get(key)
     if hit is None:
