@@ -60,9 +60,10 @@ class Item:
 class ItemSource:
     """The items of one input: a count, a lazy iterator, and a span for ranges.
 
-    ``entries`` holds the values (``values``) or ``(path, root)`` pairs (``glob``);
-    a range keeps only its span and a CSV only how to read it again (``stream``),
-    so 20 million items cost nothing until they are iterated.
+    ``entries`` holds the values (``values``) or ``(path, root)`` pairs (``glob``;
+    for a CSV, its files with no root); a range keeps only its span and a CSV only
+    how to read it again (``stream``), so 20 million items cost nothing until they
+    are iterated. ``key``: what else decides the values (a CSV's column and header).
     """
 
     name: str
@@ -71,6 +72,7 @@ class ItemSource:
     span: Span | None = None
     entries: tuple[Any, ...] = ()
     stream: Callable[[], Iterator[Any]] | None = None  # csv: the values, read anew each time
+    key: str = ""
 
     def items(self) -> Iterator[Item]:
         """The items, in order, made one at a time."""
@@ -125,7 +127,9 @@ def expand(inp: Input, workdir: str,
         except CsvProblems as ps:  # every bad cell at once
             raise FlowError([Problem(p.pos or inp.pos, f"inputs.{inp.name}", p.message, p.hint)
                              for p in ps.problems]) from None
-        return ItemSource(inp.name, "csv", column.count, stream=partial(_csv, inp, column))
+        return ItemSource(inp.name, "csv", column.count, stream=partial(_csv, inp, column),
+                          entries=tuple((path, None) for path, _ in column.files),
+                          key=repr((src.column, src.header)))
     raise FlowError.single(f"unknown input kind {type(src).__name__}", inp.pos.file,
                            inp.pos.line, inp.pos.col, f"inputs.{inp.name}")
 

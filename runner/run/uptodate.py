@@ -12,8 +12,9 @@ that is not up to date needs it.
 
 Items from files are judged one by one. Numbers and values (a range, a values
 list, a CSV column, and whatever stages make of them) are judged per stage, as a
-whole: the input's values are the identity, and any change reruns the stage; a
-stage that writes a file per item is judged item by item even then. A reduce
+whole: the input's values (a CSV's files and column) are the identity, and any
+change reruns the stage; a stage that writes a file per item is judged item by
+item even then. A reduce
 (and any stage judged whole) is up to date when its record holds the digest of
 every item that reaches it (each file's path, size and mtime, or the values), so
 it reruns exactly when an item is added, removed or changed, or a step before it
@@ -307,7 +308,8 @@ class Judge:
             if src.span is not None:
                 s = src.span
                 h.update(repr((s.start, s.step, s.first, s.last)).encode())
-            elif src.kind == "glob":
+            elif src.kind in ("glob", "csv"):  # files: by path, size and mtime
+                h.update(src.key.encode())
                 for path, _ in src.entries:
                     ident, stat = self.snap.ident(path, None)
                     h.update(f"{ident}\0{stat}\n".encode("utf-8", "surrogateescape"))
