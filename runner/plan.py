@@ -7,7 +7,8 @@ inside the worker between steps; a stage has one timeout, one on_error and one
 retry count, so a step that asks for others starts a stage of its own. A map
 stage whose only consumer is a foldable reduce (sum, mean, stats...) folds its
 values per chunk inside the workers, so millions of numbers never travel back
-one by one.
+one by one; a foldable reduce fed straight by inputs has the workers fold its
+input in chunks the same way, so flow's own process never holds every item.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Stage:
     open_before: tuple[int, ...] = ()  # positions in steps that need image.open first
     fold: str | None = None  # a map stage: the reduce step id its values fold into
     folded: bool = False  # a reduce stage fed fold partials
+    folds_input: bool = False  # a folded reduce fed by inputs: workers fold them in chunks
     branches: tuple[int, ...] = ()  # a tree: where each branch starts in steps (runner.fanout)
 
     @property
@@ -177,18 +179,20 @@ def _mark_folds(stages: list[Stage]) -> list[Stage]:
     from steps.registry import resolve_ref, step_def
 
     out = list(stages)
+    ids = {s.id for s in out}
     for i, red in enumerate(out):
-        if red.kind != "reduce" or len(red.sources) != 1 or red.parallel.mode == "serial":
-            continue
-        src = next((j for j, s in enumerate(out) if s.id == red.sources[0]), None)
-        if src is None or out[src].kind != "map":
-            continue
-        if sum(1 for s in out if out[src].id in s.sources) != 1:
-            continue
-        if red.steps[0].uses.startswith("py:"):
+        if red.kind != "reduce" or red.steps[0].uses.startswith("py:"):
             continue  # planning never imports a py: module (graph and --dry-run run no code)
         sd = step_def(resolve_ref(red.steps[0].ref))
         if sd is None or sd.fold is None:
+            continue
+        if not ids.intersection(red.sources):  # inputs only: folded in chunks as they are read
+            out[i] = _replace(red, folded=True, folds_input=True)
+            continue
+        if len(red.sources) != 1 or red.parallel.mode == "serial":
+            continue
+        src = next(j for j, s in enumerate(out) if s.id == red.sources[0])
+        if out[src].kind != "map" or sum(1 for s in out if out[src].id in s.sources) != 1:
             continue
         out[src] = _replace(out[src], fold=red.steps[0].id)
         out[i] = _replace(red, folded=True)
@@ -209,7 +213,8 @@ def render(p: Plan, fmt: str = "text") -> str:
         return _dot(p)
     lines = [f"{p.workflow.name}: {len(p.workflow.steps)} steps in {len(p.stages)} stages"]
     for s in p.stages:
-        extra = f", folds into {s.fold}" if s.fold else ""
+        extra = f", folds into {s.fold}" if s.fold else \
+            ", folds its input in chunks" if s.folds_input else ""
         extra += f", tree of {len(s.branches)} branches, one decode" if s.branches else ""
         workers = s.parallel.workers or "auto"
         lines.append(f"  {s.id}  {s.label}  [{s.kind}, {s.mode}×{workers}{extra}]"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runner.files.csvinput import MAX_LISTED
 from tests.conftest import REPO
+from tests.test_reduce_inputs import STRAIGHT
 
 ROWS = 2_000_000
 PEAK_MIB = 64  # flow's own process, workers apart; keeping 2 M floats costs ~90 MiB alone
@@ -95,3 +96,40 @@ def test_a_thousand_bad_cells_are_listed_up_to_a_bound_and_counted(tmp_path):
     assert len(errors) == MAX_LISTED + 1
     assert errors[0] == "data.csv:2:3: error: inputs.rows: not a number: 'x0'"
     assert errors[-1].endswith(f"inputs.rows: and {1000 - MAX_LISTED} more bad cells or rows")
+
+
+
+
+def _sum_run(folder: Path, rows: int) -> tuple[subprocess.CompletedProcess, float]:
+    """flow summing a CSV of ``rows`` rows straight into numeric.sum: the run and the
+    peak of flow's own process in MiB."""
+    folder.mkdir()
+    with open(folder / "data.csv", "w") as fh:
+        fh.write("id,value\n")
+        fh.writelines(f"{i},{i}.5\n" for i in range(rows))
+    (folder / "wf.yaml").write_text(STRAIGHT.replace("{column}", "value"))
+    res = _flow(folder, "run", "wf.yaml", "--no-live")
+    return res, int((folder / "peak_kb.txt").read_text()) / 1024
+
+
+def test_a_csv_straight_into_a_reduce_streams_in_bounded_parent_memory(tmp_path):
+    rows = 400_000
+    tiny, tiny_peak = _sum_run(tmp_path / "tiny", 10)
+    assert tiny.returncode == 0, tiny.stdout + tiny.stderr
+    big, big_peak = _sum_run(tmp_path / "big", rows)
+    assert big.returncode == 0, big.stdout + big.stderr
+    assert json.loads((tmp_path / "big" / "total.json").read_text()) == \
+        sum(i + 0.5 for i in range(rows))
+    # Holding the rows costs ~140 MiB more here (an item each, then a task of them all);
+    # streamed, the parent holds a few chunks in flight.
+    print(f"\n[memory] parent peak: {tiny_peak:.0f} MiB for 10 rows, {big_peak:.0f} MiB "
+          f"for {rows}")
+    assert big_peak - tiny_peak < 40, f"{big_peak:.0f} MiB against {tiny_peak:.0f} MiB"
+    again = _flow(tmp_path / "big", "run", "wf.yaml", "--no-live")
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout
+    with open(tmp_path / "big" / "data.csv", "a") as fh:
+        fh.write(f"{rows},1\n")  # one row more: the sum runs again
+    third = _flow(tmp_path / "big", "run", "wf.yaml", "--no-live")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert json.loads((tmp_path / "big" / "total.json").read_text()) == \
+        sum(i + 0.5 for i in range(rows)) + 1

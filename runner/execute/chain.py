@@ -180,8 +180,14 @@ def _map_result(task: Task, offsets: Iterable[int], values: Iterable[Any],
     """A chunk's values by offset (spilled where need be), or its fold partial."""
     chain = task.chain
     if chain.fold is not None:
-        return TaskResult(task.task_id, partial=fold_partial(chain, values),
-                          failures=tuple(failures), dropped=dropped)
+        offsets = list(offsets)
+        try:
+            part = fold_partial(chain, values)
+        except Exception as exc:  # noqa: BLE001 - a value the reduce cannot take: said by it
+            reason, text = reason_of(exc), detail(exc)
+            failures += [ItemFailure(o, chain.fold.id, reason, 1, text) for o in offsets]
+            return TaskResult(task.task_id, failures=tuple(failures), dropped=dropped)
+        return TaskResult(task.task_id, partial=part, failures=tuple(failures), dropped=dropped)
     if not chain.spill_dir:
         return TaskResult(task.task_id, values=tuple(zip(offsets, values, strict=True)),
                           failures=tuple(failures), dropped=dropped)

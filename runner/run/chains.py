@@ -49,6 +49,7 @@ class StageChain:
     chain: Chain
     outputs: tuple[OutputArg, ...]
     static_paths: tuple[str, ...]  # outputs with no per-item field, resolved
+    fold_chain: Chain | None = None  # a reduce fed by inputs: what folds a chunk of them
 
 
 def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
@@ -79,10 +80,13 @@ def build_chain(stage: Stage, resolver: Resolver, spill_dir: str | None,
     if fold_step is not None:
         fold = ChainStep(id=fold_step.id, ref=fold_step.ref, kind="reduce",
                          args=tuple(sorted(fold_step.args.as_dict().items())), fold=True)
+    root = None if resolver.allow_outside else resolver.workdir
     chain = Chain(steps=tuple(steps), fold=fold, spill_dir=spill_dir, timeout=stage.timeout,
-                  root=None if resolver.allow_outside else resolver.workdir,
-                  **tree_fields(stage, at))
-    return StageChain(chain, tuple(outputs), tuple(static_paths))
+                  root=root, **tree_fields(stage, at))
+    # A reduce fed by inputs: a chain of no step that folds a chunk of them into it.
+    chunks = Chain(steps=(), fold=steps[at[0]], timeout=stage.timeout, root=root) \
+        if stage.folds_input else None
+    return StageChain(chain, tuple(outputs), tuple(static_paths), chunks)
 
 
 def out_key(sc: StageChain, item: Item) -> str:

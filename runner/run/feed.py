@@ -3,6 +3,9 @@
 The scheduler asks a :class:`Feed` for the next task whenever a worker can
 take one, so a stage's items are read lazily and the parent holds only the
 tasks in flight. A range input is shipped as sub-ranges, never as items.
+A foldable reduce fed by inputs is fed the same way: its input goes out in
+chunks that the workers fold, then one task finishes the reduce from their
+partials; any other reduce gets one task of its values (and only those).
 With a :class:`~runner.run.uptodate.Judge`, items that are up to date are
 skipped on the way (a window of items judged with one journal query), their
 kept values passed on; a stage judged as a whole is skipped whole.
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from runner.execute.base import Task
+from runner.execute.base import Chain, Task
 from runner.execute.span import Span
 from runner.files.inputs import Item
 from runner.files.outputs import Resolver
@@ -57,7 +60,9 @@ class Feed:
     items: Iterator[Item] | None = None  # item-by-item sources
     span: Span | None = None  # a range input, shipped as sub-ranges
     partials: list[Any] | None = None  # a folded reduce: the upstream partials
-    reduce_items: list[Item] | None = None  # a reduce: every upstream item in one task
+    reduce_items: Iterator[Item] | None = None  # a reduce: every upstream item in one task
+    fold_chain: Chain | None = None  # a reduce folding its input in chunks (items or span)
+    fold_count: int = 0  # ... the items of that input
     judge: Judge | None = None  # skip what is up to date (item by item) when set
     pass_on: bool = True  # False: no stage takes this one's items (skipped ones go nowhere)
     whole: Verdict | None = None  # the verdict on a stage judged as a whole
@@ -70,6 +75,10 @@ class Feed:
     next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
     _span_pos: int = 0
     _pending: deque = field(default_factory=deque)
+    _folding: Iterator[tuple[Task, Any]] | None = None  # chunks of a folded input to send
+    _fold_started: bool = False
+    _folds_out: int = 0  # chunks sent whose partial has not come back
+    _folded: list[tuple[int, Any]] = field(default_factory=list)  # (first index, partial)
     exhausted: bool = False
 
     def take_skipped(self) -> tuple[int, list[Item]]:
@@ -92,20 +101,66 @@ class Feed:
             return self._skip_whole()
         if self.blocked:
             return self._cannot(1, self.blocked)
+        if self.fold_chain is not None:
+            return self._next_fold()
         if self.partials is not None:
             self.exhausted = True
             return Task(stage_id, next(self.next_id), chain, partials=tuple(self.partials)), []
         if self.reduce_items is not None:
             self.exhausted = True
-            its = self.reduce_items
-            if any(it.value is NOT_NEEDED for it in its):  # a value an earlier stage skipped
+            # Only the values, made into the task at once: no Item of each kept beside.
+            values = tuple((i, it.value, ()) for i, it in enumerate(self.reduce_items))
+            if any(v is NOT_NEEDED for _, v, _ in values):  # a value an earlier stage skipped
                 return self._cannot(1)
-            task = Task(stage_id, next(self.next_id), chain,
-                        items=tuple((i, it.value, ()) for i, it in enumerate(its)))
-            return task, its
+            return Task(stage_id, next(self.next_id), chain, items=values), []
         if self.span is not None:
             return self._next_span()
         return self._next_items()
+
+    def folds(self, task: Task) -> bool:
+        """Is ``task`` a chunk of this reduce's input, to be folded?"""
+        return self.fold_chain is not None and task.chain is self.fold_chain
+
+    def folded(self, first: int, partial: Any) -> None:
+        """A chunk's partial came back; ``first``: the index of its first item."""
+        self._folds_out -= 1
+        self._folded.append((first, partial))
+
+    def fold_failed(self) -> None:
+        """A chunk failed: the reduce fails whole; nothing more goes out."""
+        self._folding, self._folds_out, self.exhausted = None, 0, True
+
+    def _next_fold(self) -> tuple[Task, Any] | None:
+        """The next chunk of the input; once every chunk's partial is back, the task that
+        finishes the reduce from them (in input order, so the result never depends on
+        which chunk came back first)."""
+        if not self._fold_started:
+            self._fold_started, self._folding = True, self._fold_chunks()
+        if self._folding is not None:
+            nxt = next(self._folding, None)
+            if nxt is not None:
+                self._folds_out += 1
+                return nxt
+            self._folding = None
+        if self._folds_out:
+            return None  # chunks still out: the last task waits for their partials
+        self.exhausted = True
+        parts = tuple(p for _, p in sorted(self._folded, key=lambda fp: fp[0]))
+        return Task(self.stage.id, next(self.next_id), self.sc.chain, partials=parts), []
+
+    def _fold_chunks(self) -> Iterator[tuple[Task, Any]]:
+        """The input's chunks as tasks of the fold chain, with what each holds."""
+        assert self.fold_chain is not None
+        if self.span is not None:
+            for first in range(0, self.span.count, self.chunksize):
+                last = min(self.span.count, first + self.chunksize)
+                yield Task(self.stage.id, next(self.next_id), self.fold_chain,
+                           span=self.span.sub(first, last)), first
+            return
+        assert self.items is not None
+        while chunk := list(islice(self.items, self.chunksize)):
+            yield Task(self.stage.id, next(self.next_id), self.fold_chain,
+                       items=tuple((o, it.value, ()) for o, it in enumerate(chunk))), chunk
 
     def _skip_whole(self) -> None:
         """The stage is up to date as a whole (or left out): nothing runs."""

@@ -74,7 +74,7 @@ def forecast(prep: Prepared, judge: Judge, workers: Callable[[Stage, int], int],
     out = []
     for st in prep.plan.stages:
         count = prep.root_count(st)
-        fc = StageForecast(st, workers(st, count), whole=not judge.item_level(st))
+        fc = StageForecast(st, workers(st, prep.task_items(st)), whole=not judge.item_level(st))
         slot = judge.slot(st)
         per = slot.secs if slot is not None else None
         keep = any(judge.item_level(c) for c in judge.consumers(st))

@@ -12,7 +12,7 @@ import itertools
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from runner.execute.base import Executor, ExecutorOptions
@@ -40,6 +40,8 @@ from runner.run.results import VALUES_LISTED, ending, keeps_nothing, unconsumed
 from runner.run.scheduler import Scheduler, StageRun, Stopped
 from runner.run.session import Session, open_session
 from runner.run.uptodate import Judge
+
+FOLD_CHUNK = 4096  # items of a reduce's input folded per task, at most
 
 PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
            "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
@@ -80,8 +82,8 @@ def usable_cpus() -> int:
 def stage_workers(stage: Stage, jobs: int | None, count: int, cpus: int | None = None) -> int:
     """Workers for a stage: ``auto`` is the usable CPUs (or ``cpus``); never more than the
     items or -j."""
-    if stage.mode == "serial" or stage.kind == "reduce":
-        return 1  # a reduce is one task
+    if stage.mode == "serial" or (stage.kind == "reduce" and not stage.folds_input):
+        return 1  # a reduce is one task (one that folds its input in chunks is not)
     asked = stage.parallel.workers or cpus or usable_cpus()
     return max(1, min(asked, jobs or asked, count))
 
@@ -89,7 +91,7 @@ def stage_workers(stage: Stage, jobs: int | None, count: int, cpus: int | None =
 def pool_size(prep: Prepared, jobs: int | None, cpus: int | None = None) -> int:
     """The worker processes a run of ``prep`` starts with -j ``jobs``, on this machine or
     on one with ``cpus`` CPUs: the widest stage that does not run serially."""
-    return max((stage_workers(st, jobs, prep.root_count(st), cpus) for st in prep.plan.stages
+    return max((stage_workers(st, jobs, prep.task_items(st), cpus) for st in prep.plan.stages
                 if st.mode != "serial"), default=0)
 
 
@@ -135,7 +137,7 @@ def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
     judge = judge_for(workflow, prep, session.journal, options)
     ends = unconsumed(prep.plan.stages)
     runs = {st.id: StageRun(st, _chain(prep, st, judge),
-                            stage_workers(st, options.jobs, prep.root_count(st)),
+                            stage_workers(st, options.jobs, prep.task_items(st)),
                             keep=VALUES_LISTED + 1 if st.id in ends and keeps_nothing(st)
                             else None)
             for st in prep.plan.stages}
@@ -299,7 +301,9 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) 
         up = runs.get(st.sources[0])
         if st.folded and up is not None and up.sc.chain.fold is not None:
             return Feed(**base, partials=up.partials)
-        return Feed(**base, reduce_items=list(_upstream(prep, st, runs)))
+        if r.sc.fold_chain is not None:
+            return _fold_feed(prep, r, base)
+        return Feed(**base, reduce_items=_upstream(prep, st, runs))
     if len(st.sources) == 1 and st.sources[0] in prep.sources:
         src = prep.sources[st.sources[0]]
         r.total = src.count
@@ -314,7 +318,21 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) 
     return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
 
 
-def _upstream(prep: Prepared, st: Stage, runs: dict[str, StageRun]) -> Iterable[Item]:
+def _fold_feed(prep: Prepared, r: StageRun, base: dict) -> Feed:
+    """The feed of a reduce that folds its inputs in chunks (a range as sub-ranges) of
+    :data:`FOLD_CHUNK` items, whatever the workers: what the parent holds in flight
+    stays small, and the chunks (so a float sum's last digits) are the same on any
+    machine, with any -j."""
+    srcs = [prep.sources[s] for s in r.stage.sources]
+    size = r.stage.parallel.chunksize or FOLD_CHUNK
+    base = {**base, "chunksize": size, "fold_chain": r.sc.fold_chain,
+            "fold_count": prep.task_items(r.stage)}
+    if len(srcs) == 1 and srcs[0].span is not None:
+        return Feed(**base, span=srcs[0].span)
+    return Feed(**base, items=itertools.chain.from_iterable(s.items() for s in srcs))
+
+
+def _upstream(prep: Prepared, st: Stage, runs: dict[str, StageRun]) -> Iterator[Item]:
     return itertools.chain.from_iterable(
         prep.sources[s].items() if s in prep.sources else runs[s].outputs()
         for s in st.sources)

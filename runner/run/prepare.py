@@ -46,6 +46,13 @@ class Prepared:
                 total += 1 if up.kind == "reduce" else self.root_count(up)
         return total if stage.kind == "map" else 1
 
+    def task_items(self, stage: Stage) -> int:
+        """Items a stage's tasks take between them, which bounds its workers: its items,
+        or for a reduce that folds its inputs in chunks, theirs."""
+        if stage.folds_input:
+            return sum(self.sources[s].count for s in stage.sources)
+        return self.root_count(stage)
+
 def spill_dir(workdir: str) -> str:
     """Where this run's images that leave a worker are kept (removed at the end)."""
     return os.path.join(workdir, ".flow", "tmp", str(os.getpid()))

@@ -259,6 +259,9 @@ class Scheduler:
             self.recorder.task_done(r, task, meta, res)
         if res.output:
             self._output(r, task, meta, res.output)
+        if r.feed is not None and r.feed.folds(task):
+            self._chunk_folded(r, task, meta, res)
+            return
         if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
             # A reduce: one item out of all that came in.
             r.done += 1 - len(res.failures)
@@ -276,6 +279,27 @@ class Scheduler:
         r.done += task.size() - len(res.failures)
         self._failures(r, task, meta, res.failures, reduce=False)
 
+    def _chunk_folded(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
+        """A chunk of a reduce's input came back folded; a failure fails the reduce whole,
+        as it would have failed with all the items in one task."""
+        assert r.feed is not None
+        if r.feed.exhausted and r.failed:
+            return  # the reduce failed already: the other chunks are not needed
+        if not res.failures and res.partial is not None:
+            r.feed.folded(meta if isinstance(meta, int) else meta[0].index, res.partial)
+            return
+        r.feed.fold_failed()
+        f = res.failures[0] if res.failures else ItemFailure(0, r.stage.steps[0].id,
+                                                             "its chunk came back empty")
+        self._fail(r, FailureRecord(r.stage.id, f.step, self._whole(r), f.reason, f.attempts,
+                                    f.detail))
+
+    def _whole(self, r: StageRun, task: Task | None = None) -> str:
+        """How a reduce is named in its failure: all the items it takes."""
+        count = r.feed.fold_count if r.feed is not None and r.feed.fold_chain is not None \
+            else task.size() if task is not None else 1
+        return f"{r.stage.label} (all {count} items)"
+
     def _item(self, meta: Any, offset: int) -> Item:
         if isinstance(meta, int):  # a span task: meta is the index of its first number
             return Item(meta + offset, None)
@@ -284,7 +308,7 @@ class Scheduler:
     def _failures(self, r: StageRun, task: Task, meta: Any, failures: tuple[ItemFailure, ...],
                   reduce: bool) -> None:
         for f in failures:
-            what = f"{r.stage.label} (all {task.size()} items)" if reduce else \
+            what = self._whole(r, task) if reduce else \
                 self._describe(self._item(meta, f.offset), task, f.offset)
             self._fail(r, FailureRecord(r.stage.id, f.step, what, f.reason, f.attempts, f.detail))
 
@@ -306,7 +330,7 @@ class Scheduler:
             if off < 0 and task.size() == 1:
                 off = task.items[0][0] if task.items else 0  # one item: it said it
             if reduce:
-                what = f"{r.stage.label} (all {task.size()} items)"
+                what = self._whole(r, task)
             elif off < 0:  # not told which: before the first item, or a whole chunk
                 what = f"{r.stage.label} (a task of {task.size()} items)"
             else:
@@ -328,14 +352,16 @@ class Scheduler:
     def _lost(self, r: StageRun, lost: Lost, meta: Any) -> None:
         """A worker died or timed out: fail or retry its item, resend the others."""
         task = lost.task
-        if r.stage.kind == "reduce":  # one task, one result: retried or failed whole
+        if r.stage.kind == "reduce":  # one result: its tasks retried, or it fails whole
             r.attempts[0] = r.attempts.get(0, 0) + 1
             if r.attempts[0] > r.stage.retries:
-                self._fail(r, FailureRecord(r.stage.id, r.stage.label,
-                                            f"{r.stage.label} (all {task.size()} items)",
+                if r.feed is not None and r.feed.folds(task):
+                    r.feed.fold_failed()
+                self._fail(r, FailureRecord(r.stage.id, r.stage.label, self._whole(r, task),
                                             lost.reason, r.attempts[0]))
             else:
-                self._resend(r, task, meta, [e[0] for e in task.items or ()])
+                self._resend(r, task, meta, [e[0] for e in task.items] if task.items
+                             is not None else list(range(task.size())))
             return
         offsets = [e[0] for e in task.items] if task.items is not None else \
             list(range(task.size()))
