@@ -327,8 +327,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             reporter.close()
     finally:
         session.close()
+    unwritten = ""
     if args.report:
-        write_report(result, os.path.abspath(args.report))
+        try:
+            write_report(result, os.path.abspath(args.report))
+        except FlowError as err:  # the run is over and told: its exit code stands
+            unwritten = err.summary()
     # With --json, stdout stays pure JSON Lines; the human summary goes to stderr. The
     # live table's last frame is the per-stage account: the summary does not repeat it.
     out = sys.stderr if args.json else sys.stdout
@@ -339,6 +343,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(text, file=out, flush=True)
     except BrokenPipeError:
         _quiet_stdout()  # `flow run … | head`: the reader left; the run's code still holds
+    if unwritten:
+        print(unwritten, file=sys.stderr, flush=True)
     return exit_code(result.exit_code)
 
 

@@ -10,6 +10,7 @@ printed text and exit codes.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -127,3 +128,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
     near = closest(word, choices)
     return f" (did you mean '{near}'?)" if near is not None else ""
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file could not be written, in a few words: "no space left on device"
+    (the system's words for its error number, without the file's name)."""
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    return why[:1].lower() + why[1:]

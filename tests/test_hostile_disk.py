@@ -144,3 +144,31 @@ steps:
         assert "Traceback" not in text and "internal error" not in text, text
         rs = [f["reason"] for f in report(tmp_path)["failures"] if f["step"] == "gray"]
         assert len(rs) == 4 and all(NO_SPACE in r.lower() for r in rs), rs
+
+
+@pytest.mark.parametrize("values,code", [("[1, 2, 3]", 0), ('[1, "a", 3]', 1)])
+def test_a_report_on_a_full_disk_is_one_line_and_the_run_keeps_its_exit_code(tmp_path, values,
+                                                                            code):
+    """``--report`` into a folder whose disk is full: the run is told as ever, then one
+    line says the report could not be written and why; the exit code is the run's own
+    (0 done, 1 a failed item), and no part of a report is left there."""
+    write(tmp_path, "wf.yaml", f"""\
+flow: 1
+name: reported
+inputs:
+  xs: {{values: {values}}}
+steps:
+  - {{id: square, from: xs, uses: numeric.square}}
+""")
+    reports = tmp_path / "reports"
+    with tmpfs(reports, "64k"):
+        leave_free(reports, 0)
+        res = run_flow("run", "wf.yaml", "--no-live", "--report", "reports/run.json",
+                       cwd=tmp_path)
+        text = res.stdout + res.stderr
+        assert res.returncode == code, text
+        assert "Traceback" not in text and "internal error" not in text, text
+        assert res.stdout.startswith("[00:00") and "reported: " in res.stdout, text
+        last = res.stderr.strip().splitlines()[-1]
+        assert "reports/run.json" in last and NO_SPACE in last, text
+        assert sorted(p.name for p in reports.iterdir()) == ["filler"]

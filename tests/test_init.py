@@ -93,3 +93,15 @@ def test_photos_and_numbers_exclude_each_other(flow):
     res = flow("init", "--photos", "--numbers")
     assert res.returncode == 2
     assert "not allowed with argument" in res.stderr
+
+
+def test_init_on_a_full_disk_leaves_no_empty_workflow_behind(flow, tmp_path):
+    from tests.hostile_kit import leave_free, tmpfs
+
+    with tmpfs(tmp_path / "full", "64k") as full:
+        leave_free(full, 0)
+        res = flow("init", "--numbers", "full/sums")
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert res.stderr.strip() == \
+            "full/sums.yaml: error: cannot write it: no space left on device", res.stderr
+        assert sorted(p.name for p in full.iterdir()) == ["filler"]  # a retry is not refused

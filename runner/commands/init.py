@@ -9,10 +9,11 @@ file is never overwritten. The photos starter reads ``photos/``, which is made
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 
-from runner.errors import EXIT_OK, FlowError
+from runner.errors import EXIT_OK, FlowError, os_reason
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*$")  # the schema's rule for a workflow's name
 DEFAULT = {"photos": "thumbnails", "numbers": "squares"}
@@ -48,14 +49,19 @@ def run(args: argparse.Namespace) -> int:
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
+    made = False
     try:
         with open(path, "x", encoding="utf-8") as f:  # "x": never over an existing file
+            made = True
             f.write(text.replace("@FILE@", path))
     except FileExistsError:
         raise FlowError.single("already exists; flow init never overwrites a file", file=path,
                                hint="choose another name: flow init NAME") from None
     except OSError as e:
-        raise FlowError.single(f"cannot write it: {e.strerror or e}", file=path) from None
+        if made:  # what it made (empty, or cut short by a full disk) goes
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise FlowError.single(f"cannot write it: {os_reason(e)}", file=path) from None
     if kind == "photos":
         os.makedirs("photos", exist_ok=True)
     what, nexts = SAID[kind]

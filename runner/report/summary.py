@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 
-from runner.errors import FlowError
+from runner.errors import FlowError, os_reason
 from runner.report.board import failure_line, fmt_mode, fmt_seconds, one_line, wrote_line
 from runner.report.escape import encodable, printable
 from runner.report.events import FailureRecord, RunResult
@@ -151,7 +151,8 @@ def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
     """Write the ``--report`` JSON to ``path`` through the one atomic writer
     (:mod:`steps.atomic`): whole or not at all, and a replaced report keeps its mode.
 
-    Raises FlowError (exit 2) when the file cannot be written, naming the path.
+    Raises FlowError when the file cannot be written, naming the path and why in a
+    few words ("no space left on device"); nothing of the report is left then.
     """
     from steps.atomic import atomic_file
 
@@ -161,5 +162,5 @@ def write_report(result: RunResult, path: str | os.PathLike[str]) -> None:
         with atomic_file(path, "w", encoding="utf-8") as fh:
             fh.write(text)
     except OSError as exc:
-        raise FlowError.single(f"cannot write the report: {exc.strerror or exc}",
+        raise FlowError.single(f"cannot write the report: {os_reason(exc)}",
                                file=os.fspath(path)) from None
