@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.hostile_kit import (
     marker_fixture,  # noqa: F401 - the fixture 'marker'
     start,
@@ -52,7 +54,8 @@ def peak_of(proc, timeout: float = 120) -> float:
     return peak / 1024
 
 
-def run_measured(tmp_path: Path, marker: str, steps: str) -> tuple[int, str, float]:
+def run_measured(tmp_path: Path, marker: str, steps: str,
+                 parallel: str = "{mode: async, workers: 2}") -> tuple[int, str, float]:
     write(tmp_path, "big.py", STEPS)
     write(tmp_path, "wf.yaml", f"""\
 flow: 1
@@ -63,7 +66,7 @@ steps:
   - id: blob
     from: xs
     uses: py:big:blob
-    parallel: {{mode: async, workers: 2}}
+    parallel: {parallel}
 {steps}""")
     proc = start(tmp_path, "run", "wf.yaml", "--no-live", marker=marker)
     peak = peak_of(proc)
@@ -71,9 +74,12 @@ steps:
     return proc.returncode, out + err, peak
 
 
-def test_values_nobody_needs_are_not_kept(tmp_path, marker):
-    code, text, peak = run_measured(tmp_path, marker, "")
-    print(f"\n[memory] flow's peak with 4 x {BLOB} MB values nobody needs: {peak:.0f} MB")
+@pytest.mark.parametrize("parallel", ["{mode: async, workers: 2}",
+                                      "{mode: map, workers: 2, chunksize: 2}"])
+def test_values_nobody_needs_are_not_kept(tmp_path, marker, parallel):
+    code, text, peak = run_measured(tmp_path, marker, "", parallel)
+    print(f"\n[memory] flow's peak with 4 x {BLOB} MB values nobody needs ({parallel}): "
+          f"{peak:.0f} MB")
     assert code == 0, text
     assert peak < BLOB, f"{peak:.0f} MB"  # not even one of them passed through flow
 
