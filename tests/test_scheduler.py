@@ -277,6 +277,26 @@ steps:
         [("total (all 3 items)", "worker died", 2)]
 
 
+def test_a_lost_chunk_of_a_folded_range_is_sent_again_whole_and_the_sum_is_right(tmp_path):
+    text = """\
+flow: 1
+name: total
+inputs:
+  xs: {range: {start: 0, stop: 10}}
+steps:
+  - {id: total, from: xs, uses: numeric.sum, retries: 1, parallel: {chunksize: 3}}
+"""
+    ex = LosingExecutor(values={4: 1})  # the chunk holding 3, 4 and 5, once
+    result, _ = flow_run(tmp_path, text, {"local": ex})
+    assert result.state == "done" and result.values == {"total": 45}
+    assert [list(t.span) for t in ex.tasks if t.careful] == [[3, 4, 5]]
+    ex = LosingExecutor(values={4: 2})
+    result, _ = flow_run(tmp_path, text, {"local": ex}, force=True)
+    assert [(f.item, f.reason, f.attempts) for f in result.failures] == \
+        [("total (all 10 items)", "worker died", 2)]
+    assert not any(t.partials for t in ex.tasks)  # a reduce that failed is not finished
+
+
 # -- on_error: stop, Ctrl-C ------------------------------------------------------------------------
 
 def test_on_error_stop_ends_the_run_at_the_first_failure_and_cancels_the_rest(tmp_path):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
-from runner.execute.base import Chain, Task
+from runner.execute.base import Chain, ItemFailure, Task, TaskResult
 from runner.execute.span import Span
 from runner.files.inputs import Item
 from runner.files.outputs import Resolver
@@ -40,6 +40,13 @@ def auto_chunksize(count: int, workers: int, mode: str) -> int:
     if mode == "async":
         return 1
     return max(1, min(64, math.ceil(count / max(1, workers * 16))))
+
+
+class Chunk(list):
+    """A chunk of a reduce's input that the workers fold: its Items, and where it starts
+    among all the input's items (inputs concatenated), which orders its partial."""
+
+    at: int
 
 
 class Batch(list):
@@ -77,8 +84,9 @@ class Feed:
     _pending: deque = field(default_factory=deque)
     _folding: Iterator[tuple[Task, Any]] | None = None  # chunks of a folded input to send
     _fold_started: bool = False
+    _fold_failed: bool = False
     _folds_out: int = 0  # chunks sent whose partial has not come back
-    _folded: list[tuple[int, Any]] = field(default_factory=list)  # (first index, partial)
+    _folded: list[tuple[int, Any]] = field(default_factory=list)  # (where, partial)
     exhausted: bool = False
 
     def take_skipped(self) -> tuple[int, list[Item]]:
@@ -121,14 +129,24 @@ class Feed:
         """Is ``task`` a chunk of this reduce's input, to be folded?"""
         return self.fold_chain is not None and task.chain is self.fold_chain
 
-    def folded(self, first: int, partial: Any) -> None:
-        """A chunk's partial came back; ``first``: the index of its first item."""
-        self._folds_out -= 1
-        self._folded.append((first, partial))
+    def fold_back(self, meta: Chunk | int, res: TaskResult) -> ItemFailure | None:
+        """A chunk came back (``meta``: what its task holds, a Chunk or the first index
+        of a sub-range): its partial is kept, or its first failure returned, once, and
+        the reduce fails whole."""
+        if self._fold_failed:
+            return None  # the reduce failed already: the other chunks are not needed
+        if not res.failures and res.partial is not None:
+            self._folds_out -= 1
+            self._folded.append((meta if isinstance(meta, int) else meta.at, res.partial))
+            return None
+        self.fold_failed()
+        return res.failures[0] if res.failures else \
+            ItemFailure(0, self.stage.steps[0].id, "its chunk came back empty")
 
     def fold_failed(self) -> None:
-        """A chunk failed: the reduce fails whole; nothing more goes out."""
+        """A chunk failed (or was lost for good): the reduce fails; nothing more goes out."""
         self._folding, self._folds_out, self.exhausted = None, 0, True
+        self._fold_failed = True
 
     def _next_fold(self) -> tuple[Task, Any] | None:
         """The next chunk of the input; once every chunk's partial is back, the task that
@@ -158,7 +176,9 @@ class Feed:
                            span=self.span.sub(first, last)), first
             return
         assert self.items is not None
-        while chunk := list(islice(self.items, self.chunksize)):
+        at = 0
+        while chunk := Chunk(islice(self.items, self.chunksize)):
+            chunk.at, at = at, at + len(chunk)
             yield Task(self.stage.id, next(self.next_id), self.fold_chain,
                        items=tuple((o, it.value, ()) for o, it in enumerate(chunk))), chunk
 
@@ -248,8 +268,10 @@ def lacking(st: Stage, runs: Mapping[str, Any], failures: bool) -> bool:
     return False
 
 
-def retry_task(task: Task, keep: list[int], next_id: int) -> Task:
-    """A careful copy of ``task`` holding only the items at offsets ``keep``."""
+def retry_task(task: Task, keep: list[int] | None, next_id: int) -> Task:
+    """A careful copy of ``task`` holding only the items at offsets ``keep`` (None: all)."""
+    if keep is None:
+        return replace(task, task_id=next_id, careful=True)
     wanted = set(keep)
     if task.span is not None:  # offsets stay those of the span, so results map back
         entries = tuple((o, v, ()) for o, v in enumerate(task.span) if o in wanted)

@@ -259,8 +259,11 @@ class Scheduler:
             self.recorder.task_done(r, task, meta, res)
         if res.output:
             self._output(r, task, meta, res.output)
-        if r.feed is not None and r.feed.folds(task):
-            self._chunk_folded(r, task, meta, res)
+        if r.feed is not None and r.feed.folds(task):  # a chunk of a reduce's input, folded
+            f = r.feed.fold_back(meta, res)
+            if f is not None:  # the reduce fails whole, as with all its items in one task
+                self._fail(r, FailureRecord(r.stage.id, f.step, self._whole(r), f.reason,
+                                            f.attempts, f.detail))
             return
         if task.partials is not None or r.feed is not None and r.feed.reduce_items is not None:
             # A reduce: one item out of all that came in.
@@ -279,26 +282,10 @@ class Scheduler:
         r.done += task.size() - len(res.failures)
         self._failures(r, task, meta, res.failures, reduce=False)
 
-    def _chunk_folded(self, r: StageRun, task: Task, meta: Any, res: TaskResult) -> None:
-        """A chunk of a reduce's input came back folded; a failure fails the reduce whole,
-        as it would have failed with all the items in one task."""
-        assert r.feed is not None
-        if r.feed.exhausted and r.failed:
-            return  # the reduce failed already: the other chunks are not needed
-        if not res.failures and res.partial is not None:
-            r.feed.folded(meta if isinstance(meta, int) else meta[0].index, res.partial)
-            return
-        r.feed.fold_failed()
-        f = res.failures[0] if res.failures else ItemFailure(0, r.stage.steps[0].id,
-                                                             "its chunk came back empty")
-        self._fail(r, FailureRecord(r.stage.id, f.step, self._whole(r), f.reason, f.attempts,
-                                    f.detail))
-
     def _whole(self, r: StageRun, task: Task | None = None) -> str:
         """How a reduce is named in its failure: all the items it takes."""
-        count = r.feed.fold_count if r.feed is not None and r.feed.fold_chain is not None \
-            else task.size() if task is not None else 1
-        return f"{r.stage.label} (all {count} items)"
+        n = r.feed.fold_count if r.feed and r.feed.fold_chain else task.size() if task else 1
+        return f"{r.stage.label} (all {n} items)"
 
     def _item(self, meta: Any, offset: int) -> Item:
         if isinstance(meta, int):  # a span task: meta is the index of its first number
@@ -355,13 +342,12 @@ class Scheduler:
         if r.stage.kind == "reduce":  # one result: its tasks retried, or it fails whole
             r.attempts[0] = r.attempts.get(0, 0) + 1
             if r.attempts[0] > r.stage.retries:
-                if r.feed is not None and r.feed.folds(task):
-                    r.feed.fold_failed()
+                if r.feed is not None:
+                    r.feed.fold_failed()  # chunks of its input still out are not needed
                 self._fail(r, FailureRecord(r.stage.id, r.stage.label, self._whole(r, task),
                                             lost.reason, r.attempts[0]))
             else:
-                self._resend(r, task, meta, [e[0] for e in task.items] if task.items
-                             is not None else list(range(task.size())))
+                self._resend(r, task, meta, None)
             return
         offsets = [e[0] for e in task.items] if task.items is not None else \
             list(range(task.size()))
@@ -395,7 +381,7 @@ class Scheduler:
             self.recorder.item_lost(r, meta, offset, reason)
         self._fail(r, FailureRecord(r.stage.id, step, what, reason, attempts))
 
-    def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int]) -> None:
+    def _resend(self, r: StageRun, task: Task, meta: Any, offsets: list[int] | None) -> None:
         again = retry_task(task, offsets, next(self._task_ids))
         r.inflight[again.task_id] = (again, meta)
         self.executors[r.stage.id].submit(again)
