@@ -7,8 +7,8 @@ worker`` processes started once for this module, each worker with its own tempor
 folder as on another machine), submits tasks built from the fault steps of
 :mod:`tests.faults`, polls until every task came back, and checks what the scheduler
 relies on: the right values at the right offsets, a failing item failing alone, step
-retries, timeouts, a lost worker, the items running now, cancel and close. What only one executor does is
-tested in ``test_local_executor.py`` and ``test_dask_executor.py``.
+retries, timeouts, a lost worker, the items running now, cancel and close. What only one
+executor does is tested in ``test_local_executor.py`` and ``test_dask_executor.py``.
 """
 
 from __future__ import annotations

@@ -8,16 +8,16 @@ when they are small (:mod:`runner.execute.dask.jobs`); a worker runs them with
 :func:`runner.execute.wire.pack`, so a value that cannot travel fails its item.
 Completions come through future callbacks into a queue that ``poll`` drains.
 
-Dead workers and timeouts are the nannies' business, wherever they run: flow registers
-:class:`runner.execute.dask.watch.Watch` on every nanny, which names the item a dead
-worker held and ends a worker past an item's timeout (its nanny starts it again), and
-says so on the run's event topic. Flow's monitor thread turns that news into
-:class:`Lost` completions. A submission whose future fails without news for
+Dead workers and timeouts are the nannies' business, wherever they run: each run
+registers its own :class:`runner.execute.dask.watch.Watch` on every nanny (and removes
+it when it ends), which names the item a dead worker held, ends a worker past an item's
+timeout (its nanny starts it again) and names the items that run long, on the run's
+event topic. Flow's monitor thread turns that news into :class:`Lost` completions and
+what :meth:`DaskExecutor.running` says. A submission whose future fails without news for
 :data:`NEWS_WAIT` seconds lost a worker that left whole (nanny and all): it is sent
 again; on a cluster with workers that have no nanny it is lost without an item.
 
-dask is imported only when an executor starts (or, in the background, from
-:func:`runner.execute.dask.cluster.warm_up`): without it, a FlowError, not a traceback.
+dask is imported only when an executor starts: without it, a FlowError, not a traceback.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from runner.execute.chain import reason_of
 from runner.execute.dask import cluster as clusters
 from runner.execute.dask import jobs
 from runner.execute.dask.jobs import Batch
-from runner.execute.dask.records import marks_dir
+from runner.execute.dask.records import forget, marks_dir
 from runner.execute.wire import fail_all, unpack
 
 __all__ = ["DaskExecutor"]
@@ -227,12 +227,11 @@ class DaskExecutor(Executor):
         """Disconnect, or end flow's own cluster; on someone else's, first remove this
         run's watcher from every nanny and, ``tidy``, this run's records from every
         worker's host (the records of tasks that returned are gone already)."""
-        from runner.execute.dask.records import forget
-        from runner.execute.dask.watch import name
-
         cluster, self._cluster = self._cluster, None
         if cluster is None:
             return
+        from runner.execute.dask.watch import name
+
         cluster.drop_plugin(name(self._run), timeout=2.0 if tidy else 0.5)
         if tidy and cluster.local is None:
             with contextlib.suppress(Exception):
