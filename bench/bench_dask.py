@@ -37,6 +37,7 @@ from typing import Any
 from common import (
     CORES_NOTE,
     OUT,
+    ROOT,
     USER_ENV,
     WORKFLOWS,
     Timed,
@@ -69,7 +70,10 @@ class Cluster:
 
     def __init__(self, workers: int, env: dict[str, str]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="bench-dask-"))
-        self.env = {**USER_ENV, **env}
+        # The workers run this checkout's flow, as the client does (`python -m runner` from
+        # it), not whichever flow is installed: the same versions everywhere.
+        path = os.pathsep.join(p for p in (str(ROOT), USER_ENV.get("PYTHONPATH", "")) if p)
+        self.env = {**USER_ENV, "PYTHONPATH": path, **env}
         self.file = self.folder / "scheduler.json"
         t0 = time.perf_counter()
         self.procs = [self._spawn("scheduler", "--host", "127.0.0.1", "--port", "0",

@@ -325,6 +325,54 @@ steps:
         assert (tmp_path / "dask" / p.name).read_bytes() == p.read_bytes()
 
 
+# -- a stalled item, named as on the local pool ----------------------------------------------
+
+@pytest.mark.timing
+@pytest.mark.parametrize("where", ["own", "cluster"])
+def test_an_item_running_far_longer_than_the_others_is_named_while_it_runs(
+        request, tmp_path, where):
+    """No timeout: the live table's notice names the stuck item, on flow's own cluster and
+    on workers that share nothing with flow but the working directory."""
+    from tests.test_hostile_stalls import STALL_WF, STEPS
+
+    (tmp_path / "stopper.py").write_text(STEPS)  # item 17 takes 4 s, the others 0.01 s
+    (tmp_path / "wf.yaml").write_text(STALL_WF)
+    on = ["--executor", "dask"] if where == "own" else \
+        ["--scheduler", request.getfixturevalue("cluster").address]
+    res = run_flow("run", "wf.yaml", *on, "--json", cwd=tmp_path, timeout=90)
+    assert res.returncode == 0, res.stdout + res.stderr
+    evs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
+    stalled = [e for e in evs if e["event"] == "item_stalled"]
+    assert [(e["item"], e["over"]) for e in stalled] == \
+        [("item 17 (17)", False), ("item 17 (17)", True)], stalled
+    first, last = stalled
+    assert 1.9 <= first["seconds"] < 4.0 and first["typical"] < 0.5, first
+    assert last["seconds"] >= 3.9, last
+    ended = next(e["t"] for e in evs if e["event"] == "run_finished")
+    assert first["t"] < ended - 1.0  # seen while it ran, not only at the end
+
+
+# -- flow's nanny plugin: one per run, gone with the run ------------------------------------
+
+def flow_plugins(cluster: ProcCluster) -> list[str]:
+    """The names of flow's nanny plugins the scheduler holds now."""
+    names = cluster.client.run_on_scheduler(lambda dask_scheduler: list(
+        dask_scheduler.nanny_plugins))
+    return [n for n in names if n.startswith("flow-")]
+
+
+def test_a_run_on_a_cluster_leaves_no_plugin_and_the_next_run_works(cluster, tmp_path):
+    assert flow_plugins(cluster) == []
+    shutil.copy(REPO / "workflows" / "squares.yaml", tmp_path / "squares.yaml")
+    for n in (1000, 2000):
+        res = run_flow("run", "squares.yaml", "-p", f"n={n}", "--scheduler", cluster.address,
+                       "--no-live", cwd=tmp_path, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert json.loads((tmp_path / "build" / "squares" / "sum.json").read_text()) == \
+            sum(i * i for i in range(n))
+        assert flow_plugins(cluster) == []
+
+
 # -- Ctrl-C ---------------------------------------------------------------------------------
 
 @pytest.mark.timing
@@ -368,6 +416,7 @@ def test_ctrl_c_on_a_cluster_ends_flows_tasks_and_leaves_it_usable(cluster, tmp_
     assert proc.returncode == 130, out + err
     assert took < limit(2.0)
     assert "Traceback" not in out + err
+    assert flow_plugins(cluster) == []  # its watcher went with it
     # The workers that held flow's tasks were ended (a thread cannot be stopped) and their
     # nannies started new ones: the next run has the whole cluster.
     wait_for(lambda: not held & cluster.addresses(), timeout=limit(2.0))

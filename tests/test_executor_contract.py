@@ -7,8 +7,8 @@ worker`` processes started once for this module, each worker with its own tempor
 folder as on another machine), submits tasks built from the fault steps of
 :mod:`tests.faults`, polls until every task came back, and checks what the scheduler
 relies on: the right values at the right offsets, a failing item failing alone, step
-retries, timeouts, a lost worker, cancel and close. What only one executor does is
-tested in ``test_local_executor.py`` and ``test_dask_executor.py``.
+retries, timeouts, a lost worker, the items running now, cancel and close. What only one
+executor does is tested in ``test_local_executor.py`` and ``test_dask_executor.py``.
 """
 
 from __future__ import annotations
@@ -243,6 +243,33 @@ def test_a_killed_worker_loses_its_task_at_the_item_and_the_rest_goes_on(make, k
     later = wait(ex, kind, 6)
     pids = {v for c in later.values() for _, v in c.result.values}
     assert all(isinstance(c, Done) for c in later.values()) and dead not in pids
+
+
+# -- what runs now ---------------------------------------------------------------------------------
+
+def test_running_names_the_item_a_worker_is_on_and_for_how_long(make, kind):
+    """What the live table's stall notices rely on: an item that runs long is named, with
+    its offset and its seconds so far, while it runs; once its task is back, it is not."""
+    if kind == "serial":
+        pytest.skip("serial runs each task inside submit(): nothing runs between calls")
+    ex = make()
+    ex.submit(Task("s", 1, chain(("sleep_at", {"seconds": 3.0, "at": 2})),
+                   items=items([0, 1, 2, 3], first=10)))
+    seen: list[tuple[int, int | None, float]] = []
+    back: list[Completion] = []
+
+    def named() -> bool:
+        back.extend(ex.poll(0.05))  # as the scheduler polls while it looks
+        seen[:] = [(r.task.task_id, r.offset, r.seconds) for r in ex.running()]
+        return any(s >= 1.2 for _, _, s in seen)
+
+    wait_for(named, timeout=PATIENCE[kind])
+    (task_id, offset, seconds), = seen
+    assert (task_id, offset) == (1, 12) and seconds < 3.0, seen
+    assert back == []
+    got = wait(ex, kind, 1)
+    assert got[1].result.values == tuple((10 + i, i) for i in range(4))
+    assert ex.running() == []
 
 
 # -- capacity, cancel and close --------------------------------------------------------------------

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,20 @@ class Cluster:
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+
+    def drop_plugin(self, name: str, timeout: float) -> None:
+        """Remove the nanny plugin ``name`` from someone else's cluster (flow's own goes
+        whole), waiting at most ``timeout`` s for its nannies. Never raises."""
+        if self.local is not None:
+            return
+
+        def drop() -> None:
+            with contextlib.suppress(Exception):  # not there, or the cluster is gone
+                self.client.unregister_worker_plugin(name, nanny=True)
+
+        thread = threading.Thread(target=drop, name="flow-dask-unplug", daemon=True)
+        thread.start()
+        thread.join(timeout)
 
     def close(self, timeout: float = 5) -> None:
         """Disconnect; end flow's own cluster. Never raises."""

@@ -8,11 +8,12 @@ when they are small (:mod:`runner.execute.dask.jobs`); a worker runs them with
 :func:`runner.execute.wire.pack`, so a value that cannot travel fails its item.
 Completions come through future callbacks into a queue that ``poll`` drains.
 
-Dead workers and timeouts are the nannies' business, wherever they run: flow registers
-:class:`runner.execute.dask.watch.Watch` on every nanny, which names the item a dead
-worker held and ends a worker past an item's timeout (its nanny starts it again), and
-says so on the run's event topic. Flow's monitor thread turns that news into
-:class:`Lost` completions. A submission whose future fails without news for
+Dead workers and timeouts are the nannies' business, wherever they run: each run
+registers its own :class:`runner.execute.dask.watch.Watch` on every nanny (and removes
+it when it ends), which names the item a dead worker held, ends a worker past an item's
+timeout (its nanny starts it again) and names the items that run long, on the run's
+event topic. Flow's monitor thread turns that news into :class:`Lost` completions and
+what :meth:`DaskExecutor.running` says. A submission whose future fails without news for
 :data:`NEWS_WAIT` seconds lost a worker that left whole (nanny and all): it is sent
 again; on a cluster with workers that have no nanny it is lost without an item.
 
@@ -22,7 +23,6 @@ dask is imported only when an executor starts: without it, a FlowError, not a tr
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import queue
 import threading
@@ -38,12 +38,14 @@ from runner.execute.base import (
     Executor,
     ExecutorOptions,
     Lost,
+    Running,
     Task,
 )
 from runner.execute.chain import reason_of
 from runner.execute.dask import cluster as clusters
 from runner.execute.dask import jobs
 from runner.execute.dask.jobs import Batch
+from runner.execute.dask.records import forget, marks_dir
 from runner.execute.wire import fail_all, unpack
 
 __all__ = ["DaskExecutor"]
@@ -53,7 +55,6 @@ THREADS_EVERY = 1.0  # seconds between asking the scheduler how many threads its
 NEWS_WAIT = 3.0  # seconds a failed submission waits for its watcher's word
 MAX_REQUEUE = 3  # resends of a task lost through no fault of its own
 NEEDS_DASK = 'the dask executor needs dask: pip install "flow[dask]"'
-MARKS = "dask-began"  # the folder of began-markers in ExecutorOptions.scratch
 
 
 class DaskExecutor(Executor):
@@ -69,6 +70,8 @@ class DaskExecutor(Executor):
         self._buffer: dict[str, list[tuple[Task, bytes]]] = {}  # by stage: not yet sent
         self._requeued: dict[tuple[str, int], int] = {}
         self._dead: set[str] = set()  # workers the watchers said died
+        # nanny -> when its watcher last said which items run long there, and those items
+        self._slow: dict[str, tuple[float, list[Any]]] = {}
         self._sizer = jobs.Sizer()
         self._news: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._run = uuid.uuid4().hex[:12]
@@ -90,7 +93,7 @@ class DaskExecutor(Executor):
             raise FlowError.single(NEEDS_DASK, file="command line") from None
         self._paths = tuple(options.extra_paths)
         self._workers = max(1, options.workers)
-        self._marks = _marks_dir(options.scratch)
+        self._marks = marks_dir(options.scratch)
         clusters.quiet_logs()
         try:
             if self.address is None:
@@ -114,12 +117,12 @@ class DaskExecutor(Executor):
         self.startup_seconds = time.perf_counter() - t0
 
     def _watch(self) -> None:
-        from runner.execute.dask.watch import NAME, Watch, topic
+        from runner.execute.dask.watch import Watch, name, topic
 
         assert self._cluster is not None
         client = self._cluster.client
-        client.register_plugin(Watch(), name=NAME)
         client.subscribe_topic(topic(self._run), self._on_news)
+        client.register_plugin(Watch(self._run), name=name(self._run))
 
     def capacity(self) -> int:
         """Two submissions per worker thread the scheduler reports (one running, one
@@ -221,13 +224,15 @@ class DaskExecutor(Executor):
         self._shutdown(tidy=True)
 
     def _shutdown(self, tidy: bool = False) -> None:
-        """Disconnect, or end flow's own cluster; ``tidy``: first remove this run's records
-        from every worker's host (the records of tasks that returned are gone already)."""
-        from runner.execute.dask.records import forget
-
+        """Disconnect, or end flow's own cluster; on someone else's, first remove this
+        run's watcher from every nanny and, ``tidy``, this run's records from every
+        worker's host (the records of tasks that returned are gone already)."""
         cluster, self._cluster = self._cluster, None
         if cluster is None:
             return
+        from runner.execute.dask.watch import name
+
+        cluster.drop_plugin(name(self._run), timeout=2.0 if tidy else 0.5)
         if tidy and cluster.local is None:
             with contextlib.suppress(Exception):
                 cluster.client.run(forget, self._run, on_error="ignore")
@@ -299,10 +304,22 @@ class DaskExecutor(Executor):
                     if self._cluster is not None:
                         self._threads = self._cluster.threads()
 
+    def running(self) -> list[Running]:
+        """The items that have run a second or more, as the watchers in the nannies last
+        said (see Executor.running); an item that has run less is not named."""
+        with self._lock:
+            return jobs.running(self._slow.values(), self._pending, time.monotonic())
+
     def _heard(self, news: dict[str, Any]) -> None:
         """A watcher's word: tasks lost at an item (a death or a timeout), and on a death,
-        which worker died (what else failed there never began: it is sent again)."""
+        which worker died (what else failed there never began: it is sent again); or
+        which items run long on its worker."""
         if self._closed:
+            return
+        if news.get("why") == "running":
+            with self._lock:
+                self._slow[str(news.get("nanny"))] = (time.monotonic(),
+                                                      list(news.get("running", ())))
             return
         limit = news.get("limit") if news.get("why") == "timeout" else None
         for key, task_id, offset in news.get("lost", ()):
@@ -373,14 +390,3 @@ def _worker_lost(exc: BaseException | None) -> bool:
 
     return isinstance(exc, DiedBefore) or type(exc).__name__ == "KilledWorker"
 
-
-def _marks_dir(scratch: str | None) -> str | None:
-    """The folder of began-markers on storage every worker sees, made now; None if none."""
-    if not scratch:
-        return None
-    path = os.path.join(scratch, MARKS)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return None
-    return path

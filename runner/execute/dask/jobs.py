@@ -15,10 +15,11 @@ running them again item by item.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.execute.base import Completion, Lost, Task
+from runner.execute.base import Completion, Lost, Running, Task
 
 # Seconds of the cluster's time Dask spends on each submission (scheduler, worker, client:
 # about 6 ms of CPU for a task that does nothing, on the 2-core machine of bench/).
@@ -89,3 +90,19 @@ def settle_news(batch: Batch, culprit: int, offset: int | None,
 def settle_silence(batch: Batch) -> list[Completion]:
     """A lost submission the watcher said nothing of: every task lost, no item known."""
     return [Lost(task, None, batch.error or "worker died") for task in batch.tasks]
+
+
+def running(reports: Iterable[tuple[float, list[Any]]], pending: dict[str, Batch],
+            now: float) -> list[Running]:
+    """The items the watchers said run long, among the ``pending`` submissions: each
+    report is when it was heard (``time.monotonic()``) and its ``[key, task id, offset,
+    seconds]`` items; their seconds go on from there."""
+    out = []
+    for heard, items in reports:
+        for key, task_id, offset, seconds in items:
+            batch = pending.get(str(key))
+            if batch is None or batch.error is not None:
+                continue  # it came back, or was lost, since
+            out.extend(Running(task, offset, seconds + now - heard)
+                       for task in batch.tasks if task.task_id == task_id)
+    return out

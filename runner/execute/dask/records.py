@@ -32,6 +32,7 @@ from dataclasses import dataclass
 _RECORD = struct.Struct("=qqdqd")
 BASE = "flow-dask"  # the folder of every flow run's records, in each host's temp folder
 STALE_SECONDS = 24 * 3600  # a run folder untouched this long was left by a killed flow
+MARKS = "dask-began"  # the folder of began-markers in a run's scratch folder
 
 
 class DiedBefore(Exception):
@@ -157,3 +158,15 @@ def sweep(now: float | None = None) -> None:
             with contextlib.suppress(OSError):
                 if now - os.stat(path).st_mtime > STALE_SECONDS:
                     shutil.rmtree(path, ignore_errors=True)
+
+
+def marks_dir(scratch: str | None) -> str | None:
+    """The folder of began-markers on storage every worker sees, made now; None if none."""
+    if not scratch:
+        return None
+    path = os.path.join(scratch, MARKS)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    return path
