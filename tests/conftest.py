@@ -6,6 +6,9 @@ import compileall
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,19 @@ def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.Co
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def side_by_side(**calls: Callable[[], object]) -> dict[str, Future]:
+    """Run each call in its own thread, all at once; their futures, every one finished.
+
+    For real runs that are mostly seconds of waiting (sleeping items, a stall) in their
+    own folders and processes: they go together instead of one after the other. A test
+    reads its own future's ``result()``, so a run that failed fails only its tests.
+    """
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        wait_futures(list(futures.values()))
+    return futures
 
 
 def make_photos(folder: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:

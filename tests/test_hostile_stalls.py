@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import side_by_side
 from tests.hostile_kit import (
     events,
     finish,
@@ -195,12 +195,9 @@ def stalls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
     they go at once rather than one after the other. A test reads its run's result.
     """
     folders = {how: tmp_path_factory.mktemp(f"stall-{how}") for how in ("json", "plain", "pty")}
-    with ThreadPoolExecutor(len(folders)) as pool:
-        runs = {"json": pool.submit(stall_run, folders["json"], "--json"),
-                "plain": pool.submit(stall_run, folders["plain"], "--no-live"),
-                "pty": pool.submit(stall_in_pty, folders["pty"])}
-        futures_wait(list(runs.values()))
-    return runs
+    return side_by_side(json=lambda: stall_run(folders["json"], "--json"),
+                        plain=lambda: stall_run(folders["plain"], "--no-live"),
+                        pty=lambda: stall_in_pty(folders["pty"]))
 
 
 @pytest.mark.timing

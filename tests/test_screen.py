@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from runner.report.layout import fit, shorten
+from tests.conftest import side_by_side
 from tests.pty_kit import frames, plain, run_in_pty
 
 WORKFLOW = """\
@@ -78,12 +78,9 @@ def screens(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[int, st
         folders[columns] = tmp_path_factory.mktemp(f"screen{columns}")
         (folders[columns] / "screen.yaml").write_text(WORKFLOW, encoding="utf-8")
 
-    def one(columns: int) -> tuple[int, str]:
-        return run_in_pty("run", "screen.yaml", "-j", "2", cwd=folders[columns],
-                          columns=columns)
-
-    with ThreadPoolExecutor(len(folders)) as pool:
-        return dict(zip(folders, pool.map(one, folders), strict=True))
+    runs = side_by_side(**{str(columns): lambda c=columns: run_in_pty(
+        "run", "screen.yaml", "-j", "2", cwd=folders[c], columns=c) for columns in folders})
+    return {columns: runs[str(columns)].result() for columns in folders}
 
 
 @pytest.mark.parametrize("columns", [60, 80, 160])
