@@ -55,11 +55,31 @@ def side_by_side(**calls: Callable[[], object]) -> dict[str, Future]:
     return futures
 
 
-def make_photos(folder: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:
-    """Small photo-like JPEGs directly in ``folder``, deterministic."""
-    from workflows.make_photos import make_photos as make
+# The bytes of each photo drawn in this session, by (size, seed, suffix): drawing one
+# costs up to 0.35 s, and the same arguments draw the same picture (only the grain,
+# Pillow's unseeded noise, differs), so a test that asks for one already drawn gets a
+# copy of those bytes: one corpus per session.
+_DRAWN: dict[tuple[tuple[int, int], int, str], bytes] = {}
 
-    return make(folder, count, size, subfolders=False)
+
+def draw_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
+    """The sample photo of ``size`` and ``seed`` (``workflows/make_photos.py``) at ``path``."""
+    from workflows.make_photos import make_photo
+
+    key = (tuple(size), seed, path.suffix)
+    if key in _DRAWN:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_DRAWN[key])
+    else:
+        make_photo(path, size, seed)
+        _DRAWN[key] = path.read_bytes()
+    return path
+
+
+def make_photos(folder: Path, count: int = 6, size: tuple[int, int] = (640, 480)) -> list[Path]:
+    """Small photo-like JPEGs directly in ``folder``, deterministic (as
+    ``workflows/make_photos.py`` makes them with ``subfolders=False``)."""
+    return [draw_photo(folder / f"photo_{i:02d}.jpg", size, seed=i) for i in range(count)]
 
 
 @pytest.fixture
