@@ -68,10 +68,9 @@ def leave_free(folder: Path, free: int) -> None:
 
 def make_photo(path: Path, size: tuple[int, int], seed: int = 0) -> Path:
     """A deterministic photo-like JPEG (the sample photos' drawing)."""
-    from workflows.make_photos import make_photo as draw
+    from tests.conftest import draw_photo
 
-    draw(path, size, seed)
-    return path
+    return draw_photo(path, size, seed)
 
 
 def decodes(path: Path) -> bool:

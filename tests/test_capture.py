@@ -9,10 +9,12 @@ library can; the pty tests read every byte a user's terminal got.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_flow, side_by_side
 from tests.pty_kit import frames, plain, run_in_pty
 
 NOISY = '''\
@@ -78,10 +80,35 @@ def assert_kept_per_item(notices: list[dict]) -> None:
         assert not any(f"of {j}" in text for j in range(1, 7) if j != i + 1)  # its own only
 
 
+def json_verbose_quiet(folder: Path) -> tuple:
+    """``--json``, then ``--force --verbose``, then ``--force`` plain, one after the other."""
+    name = workflow(folder, "map")
+    return tuple(run_flow(*args, cwd=folder) for args in (
+        ("run", name, "--json"), ("run", "noisy.yaml", "--force", "--verbose"),
+        ("run", "noisy.yaml", "--force")))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """This module's real runs without Dask, each in its own folder, side by side: each is
+    mostly its items' sleeping, and none shares a folder, a terminal or a process."""
+    folders = {name: tmp_path_factory.mktemp(name)
+               for name in ("map", "serial", "chatty", "json")}
+
+    def in_pty(name: str, mode: str, step: str = "noisy", *more: str):
+        return lambda: (folders[name], run_in_pty(
+            "run", workflow(folders[name], mode, step), *more, cwd=folders[name], columns=100))
+
+    report = ("--report", "report.json")
+    return side_by_side(map=in_pty("map", "map", "noisy", *report),
+                        serial=in_pty("serial", "serial", "noisy", *report),
+                        chatty=in_pty("chatty", "map", "chatty"),
+                        json=lambda: json_verbose_quiet(folders["json"]))
+
+
 @pytest.mark.parametrize("mode", ["map", "serial"])
-def test_nothing_a_step_writes_reaches_the_screen(tmp_path: Path, mode: str) -> None:
-    code, screen = run_in_pty("run", workflow(tmp_path, mode), "--report", "report.json",
-                              cwd=tmp_path, columns=100)
+def test_nothing_a_step_writes_reaches_the_screen(runs: dict[str, Future], mode: str) -> None:
+    folder, (code, screen) = runs[mode].result()
     text = plain(screen)
     assert code == 0, text
     for noise in NOISE:
@@ -92,29 +119,26 @@ def test_nothing_a_step_writes_reaches_the_screen(tmp_path: Path, mode: str) -> 
     # Under the table while it runs, not only in the summary after it.
     assert any(x.startswith(" 6 items wrote output or warnings (--verbose shows it")
                for x in drawn[-1]), drawn[-1]
-    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert_kept_per_item(report["item_notices"])
 
 
-def test_json_events_and_verbose_carry_the_text(flow, tmp_path: Path) -> None:
-    out = flow("run", workflow(tmp_path, "map"), "--json")
+def test_json_events_and_verbose_carry_the_text(runs: dict[str, Future]) -> None:
+    out, verbose, quiet = runs["json"].result()
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]  # pure JSON Lines
     assert_kept_per_item([e for e in events if e["event"] == "item_notice"])
     assert not any(noise in out.stderr for noise in NOISE)
-    verbose = flow("run", "noisy.yaml", "--force", "--verbose")
     assert verbose.returncode == 0
     for i in range(1, 7):
         for noise in NOISE:
             assert f"{noise} {i}" in verbose.stdout
-    quiet = flow("run", "noisy.yaml", "--force")
     assert "6 items wrote output or warnings" in quiet.stdout
     assert "printed by" not in quiet.stdout + quiet.stderr
 
 
-def test_a_step_that_prints_a_lot_leaves_no_stale_tables(tmp_path: Path) -> None:
-    code, screen = run_in_pty("run", workflow(tmp_path, "map", "chatty"), cwd=tmp_path,
-                              columns=100)
+def test_a_step_that_prints_a_lot_leaves_no_stale_tables(runs: dict[str, Future]) -> None:
+    _, (code, screen) = runs["chatty"].result()
     assert code == 0
     text = plain(screen)
     assert "line 199" not in text

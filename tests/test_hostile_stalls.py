@@ -10,16 +10,20 @@ from __future__ import annotations
 import os
 import re
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import side_by_side
 from tests.hostile_kit import (
     events,
     finish,
+    kill_marked,
     live_with_marker,
     make_photo,
     marker_fixture,  # noqa: F401 - the fixture 'marker'
+    new_marker,
     start,
     wait_for,
     write,
@@ -140,50 +144,32 @@ steps:
 """
 
 
-def stall_run(tmp_path: Path, marker: str, *args: str) -> str:
-    """Run STALL_WF; its stdout."""
-    write(tmp_path, "stopper.py", STEPS)
-    write(tmp_path, "wf.yaml", STALL_WF)
-    proc = start(tmp_path, "run", "wf.yaml", *args, marker=marker)
-    stdout, stderr = finish(proc, limit(60), marker)
+def stall_run(folder: Path, *args: str) -> str:
+    """Run STALL_WF in ``folder``; its stdout."""
+    marker = new_marker()
+    try:
+        write(folder, "stopper.py", STEPS)
+        write(folder, "wf.yaml", STALL_WF)
+        proc = start(folder, "run", "wf.yaml", *args, marker=marker)
+        stdout, stderr = finish(proc, limit(60), marker)
+    finally:
+        kill_marked(marker)
     assert proc.returncode == 0, stdout + stderr
     return stdout
 
 
-@pytest.mark.timing
-def test_an_item_running_far_longer_than_the_others_is_shown_while_it_runs(tmp_path, marker):
-    evs = events(stall_run(tmp_path, marker, "--json"))
-    stalled = [e for e in evs if e["event"] == "item_stalled"]
-    assert stalled, [e["event"] for e in evs]
-    first = stalled[0]
-    assert first["item"] == "item 17 (17)" and not first["over"]
-    assert 1.5 <= first["seconds"] < 4.0 and first["typical"] < 0.5, first
-    assert stalled[-1]["over"] and stalled[-1]["seconds"] >= 3.9, stalled[-1]
-    ended = next(e["t"] for e in evs if e["event"] == "run_finished")
-    assert first["t"] < ended - 1.0  # seen while it ran, not only at the end
-
-
-def test_plain_lines_say_which_item_stalls_and_for_how_long(tmp_path, marker):
-    stdout = stall_run(tmp_path, marker, "--no-live")
-    lines = [ln for ln in stdout.splitlines() if "item 17 (17)" in ln]
-    assert len(lines) == 2, stdout
-    assert "still running: item 17 (17) in stage s for 2" in lines[0], lines
-    assert re.search(r"\(a typical item takes 0\.\d\d s\)$", lines[0]), lines
-    assert "slow item done: item 17 (17) in stage s after 4" in lines[1], lines
-
-
-def test_the_live_table_shows_the_stalled_item(tmp_path):
-    """Under a real pseudo-terminal, the line under the table names the item."""
+def stall_in_pty(folder: Path) -> str:
+    """Run STALL_WF in ``folder`` under a real pseudo-terminal; what the terminal got."""
     import pty
     import subprocess
     import sys
 
     from tests.test_e2e_faults import flow_env
 
-    write(tmp_path, "stopper.py", STEPS)
-    write(tmp_path, "wf.yaml", STALL_WF)
+    write(folder, "stopper.py", STEPS)
+    write(folder, "wf.yaml", STALL_WF)
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml"], cwd=folder,
                             stdin=slave, stdout=slave, stderr=slave,
                             env={**flow_env(), "TERM": "xterm"})
     os.close(slave)
@@ -198,5 +184,45 @@ def test_the_live_table_shows_the_stalled_item(tmp_path):
         chunks.append(data)
     assert proc.wait(timeout=60) == 0
     os.close(master)
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def stalls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """The stalled run seen three ways (``--json``, ``--no-live``, a pty), side by side.
+
+    Each run is seconds of one item sleeping; each has its own folder and processes, so
+    they go at once rather than one after the other. A test reads its run's result.
+    """
+    folders = {how: tmp_path_factory.mktemp(f"stall-{how}") for how in ("json", "plain", "pty")}
+    return side_by_side(json=lambda: stall_run(folders["json"], "--json"),
+                        plain=lambda: stall_run(folders["plain"], "--no-live"),
+                        pty=lambda: stall_in_pty(folders["pty"]))
+
+
+@pytest.mark.timing
+def test_an_item_running_far_longer_than_the_others_is_shown_while_it_runs(stalls):
+    evs = events(stalls["json"].result())
+    stalled = [e for e in evs if e["event"] == "item_stalled"]
+    assert stalled, [e["event"] for e in evs]
+    first = stalled[0]
+    assert first["item"] == "item 17 (17)" and not first["over"]
+    assert 1.5 <= first["seconds"] < 4.0 and first["typical"] < 0.5, first
+    assert stalled[-1]["over"] and stalled[-1]["seconds"] >= 3.9, stalled[-1]
+    ended = next(e["t"] for e in evs if e["event"] == "run_finished")
+    assert first["t"] < ended - 1.0  # seen while it ran, not only at the end
+
+
+def test_plain_lines_say_which_item_stalls_and_for_how_long(stalls):
+    stdout = stalls["plain"].result()
+    lines = [ln for ln in stdout.splitlines() if "item 17 (17)" in ln]
+    assert len(lines) == 2, stdout
+    assert "still running: item 17 (17) in stage s for 2" in lines[0], lines
+    assert re.search(r"\(a typical item takes 0\.\d\d s\)$", lines[0]), lines
+    assert "slow item done: item 17 (17) in stage s after 4" in lines[1], lines
+
+
+def test_the_live_table_shows_the_stalled_item(stalls):
+    """Under a real pseudo-terminal, the line under the table names the item."""
+    screen = stalls["pty"].result()
     assert "item 17 (17)" in screen and "running for" in screen, screen[-2000:]

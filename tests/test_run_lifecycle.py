@@ -11,11 +11,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from tests.conftest import REPO, make_photos, run_flow
+from tests.conftest import REPO, make_photos, run_flow, side_by_side
 from tests.faults import descendants_of, wait_gone
 
 SLOW_WF = """\
@@ -71,7 +73,7 @@ def counts(folder: Path, *args: str) -> tuple[int, int, subprocess.CompletedProc
     return stage["done"], stage["skipped"], res
 
 
-def test_a_run_killed_with_sigkill_is_finished_by_the_next_without_redoing_its_work(tmp_path):
+def killed_with_sigkill(tmp_path: Path) -> None:
     setup(tmp_path)
     proc = start(tmp_path)
     seen = wait_for(proc, "stage_progress", done=8)["done"]
@@ -104,15 +106,7 @@ def _ended_by(tmp_path: Path, sig: int, code: int) -> None:
     assert (done, skipped) == (COUNT - kept, kept)
 
 
-def test_sigterm_ends_a_run_as_ctrl_c_does_with_exit_143(tmp_path):
-    _ended_by(tmp_path, signal.SIGTERM, 143)
-
-
-def test_sighup_ends_a_run_as_ctrl_c_does_with_exit_129(tmp_path):
-    _ended_by(tmp_path, signal.SIGHUP, 129)
-
-
-def test_a_second_run_in_the_folder_waits_for_the_first_or_refuses_with_no_wait(tmp_path):
+def second_run_waits(tmp_path: Path) -> None:
     setup(tmp_path)
     first = start(tmp_path)
     wait_for(first, "run_started")
@@ -133,7 +127,7 @@ def test_a_second_run_in_the_folder_waits_for_the_first_or_refuses_with_no_wait(
     assert [(e["done"], e["skipped"]) for e in finished] == [(0, COUNT)]  # the first did it all
 
 
-def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
+def lock_taken_over(tmp_path: Path) -> None:
     setup(tmp_path)
     first = start(tmp_path)
     wait_for(first, "stage_progress", done=2)
@@ -158,7 +152,7 @@ steps:
 """
 
 
-def test_two_runs_with_other_params_in_one_folder_never_leave_a_wrong_skip(tmp_path):
+def two_runs_with_other_params(tmp_path: Path) -> None:
     (tmp_path / "wf.yaml").write_text(SIZES_WF)
     photos = make_photos(tmp_path / "photos", count=16, size=(200, 150))
     # The first, slow, is a quarter done when the second, fast, starts: without one run
@@ -181,3 +175,45 @@ def test_two_runs_with_other_params_in_one_folder_never_leave_a_wrong_skip(tmp_p
     res = run_flow("run", "wf.yaml", "--no-live", "-p", "size=24", "-p", "pause=0.3",
                    cwd=tmp_path)
     assert "up to date" not in res.stdout and sizes() == {24}
+
+
+@pytest.fixture(scope="module")
+def lives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Future]:
+    """Each run's life above, in its own folder, all side by side.
+
+    Each is seconds of sleeping items and waits on flow's events, not on the clock; no
+    two share a folder, a lock or a process. A test reads its own future, which raises
+    what that life's checks raised.
+    """
+    bodies = {"sigkill": killed_with_sigkill,
+              "sigterm": lambda folder: _ended_by(folder, signal.SIGTERM, 143),
+              "sighup": lambda folder: _ended_by(folder, signal.SIGHUP, 129),
+              "waits": second_run_waits, "lock": lock_taken_over,
+              "params": two_runs_with_other_params}
+    folders = {name: tmp_path_factory.mktemp(name) for name in bodies}
+    return side_by_side(**{name: lambda body=body, folder=folders[name]: body(folder)
+                           for name, body in bodies.items()})
+
+
+def test_a_run_killed_with_sigkill_is_finished_by_the_next_without_redoing_its_work(lives):
+    lives["sigkill"].result()
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_with_exit_143(lives):
+    lives["sigterm"].result()
+
+
+def test_sighup_ends_a_run_as_ctrl_c_does_with_exit_129(lives):
+    lives["sighup"].result()
+
+
+def test_a_second_run_in_the_folder_waits_for_the_first_or_refuses_with_no_wait(lives):
+    lives["waits"].result()
+
+
+def test_the_lock_of_a_killed_run_is_taken_over(lives):
+    lives["lock"].result()
+
+
+def test_two_runs_with_other_params_in_one_folder_never_leave_a_wrong_skip(lives):
+    lives["params"].result()

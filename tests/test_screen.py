@@ -14,6 +14,7 @@ import re
 import pytest
 
 from runner.report.layout import fit, shorten
+from tests.conftest import side_by_side
 from tests.pty_kit import frames, plain, run_in_pty
 
 WORKFLOW = """\
@@ -67,14 +68,19 @@ def cell(row: str, header: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def screens(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[int, str]]:
-    """One real run per width, each in its own folder."""
-    out = {}
+    """One real run per width, each in its own folder and its own pty.
+
+    The three runs go side by side: each is seconds of sleeping items, and its terminal,
+    folder and processes are its own, so none changes what another draws.
+    """
+    folders = {}
     for columns in (60, 80, 160):
-        folder = tmp_path_factory.mktemp(f"screen{columns}")
-        (folder / "screen.yaml").write_text(WORKFLOW, encoding="utf-8")
-        out[columns] = run_in_pty("run", "screen.yaml", "-j", "2", cwd=folder,
-                                  columns=columns)
-    return out
+        folders[columns] = tmp_path_factory.mktemp(f"screen{columns}")
+        (folders[columns] / "screen.yaml").write_text(WORKFLOW, encoding="utf-8")
+
+    runs = side_by_side(**{str(columns): lambda c=columns: run_in_pty(
+        "run", "screen.yaml", "-j", "2", cwd=folders[c], columns=c) for columns in folders})
+    return {columns: runs[str(columns)].result() for columns in folders}
 
 
 @pytest.mark.parametrize("columns", [60, 80, 160])

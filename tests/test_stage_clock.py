@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from runner.report.board import fmt_seconds
 from tests.conftest import make_photos, run_flow
 
@@ -48,14 +50,20 @@ def table_times(summary: str) -> dict[str, str]:
     return out
 
 
-def setup(tmp_path: Path) -> None:
-    make_photos(tmp_path / "photos", count=2, size=(160, 120))
-    (tmp_path / "wf.yaml").write_text(QUICK_AND_SLOW)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """Three runs of QUICK_AND_SLOW in one folder: ``--json``, then ``--no-live --force``,
+    then ``--no-live`` with every photo up to date (nothing to send)."""
+    folder = tmp_path_factory.mktemp("clocks")
+    make_photos(folder / "photos", count=2, size=(160, 120))
+    (folder / "wf.yaml").write_text(QUICK_AND_SLOW)
+    return {"json": run(folder, "--json"),
+            "forced": run(folder, "--no-live", "--force"),
+            "again": run(folder, "--no-live")}
 
 
-def test_every_view_shows_a_stage_its_own_time(tmp_path):
-    setup(tmp_path)
-    res, seconds = run(tmp_path, "--json")
+def test_every_view_shows_a_stage_its_own_time(runs):
+    res, seconds = runs["json"]
     finished = {json.loads(x)["stage"]: json.loads(x) for x in res.stdout.splitlines()
                 if '"stage_finished"' in x}
     labels = {"s1": "quick", "s2": "slow", "s3": "small→save"}
@@ -65,16 +73,14 @@ def test_every_view_shows_a_stage_its_own_time(tmp_path):
     times = table_times(res.stderr)
     assert times == {label: fmt_seconds(s) for label, s in seconds.items()}, res.stderr
 
-    res, seconds = run(tmp_path, "--no-live", "--force")
+    res, seconds = runs["forced"]
     ends = dict(re.findall(r"stage (\S+): done in (.+? (?:s|min \d+ s)), ", res.stdout))
     assert ends == table_times(res.stdout) == \
         {label: fmt_seconds(s) for label, s in seconds.items()}, res.stdout
 
 
-def test_a_stage_whose_items_were_all_up_to_date_took_no_time(tmp_path):
-    setup(tmp_path)
-    run(tmp_path, "--no-live")
-    res, seconds = run(tmp_path, "--no-live")  # the photos are up to date: nothing to send
+def test_a_stage_whose_items_were_all_up_to_date_took_no_time(runs):
+    res, seconds = runs["again"]  # the photos are up to date: nothing to send
     assert "0 done, 0 failed, 2 skipped" in res.stdout
     assert seconds["small→save"] == 0.0, seconds  # not the 2 s or more the run took
     assert table_times(res.stdout)["small→save"] == "0.00 s"
