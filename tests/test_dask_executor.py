@@ -502,3 +502,54 @@ def test_without_dask_the_dask_executor_is_a_clear_error(tmp_path):
     assert res.returncode == 2, res.stdout + res.stderr
     assert 'the dask executor needs dask: pip install "flow[dask]"' in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "build").exists()
+
+
+# -- chunks cut for the cluster's threads, not this machine's CPUs --------------------------
+
+WIDE = """\
+import threading, time
+
+_lock = threading.Lock()
+_now = 0
+
+def busy(value):
+    global _now
+    with _lock:
+        _now += 1
+        peak = _now
+    time.sleep(0.15)
+    with _lock:
+        _now -= 1
+    return peak
+"""
+
+
+def test_a_cluster_with_more_threads_than_this_machine_has_cpus_keeps_them_all_busy(
+        tmp_path):
+    """A range on a cluster of 24 threads (this machine has 2 CPUs) goes out in enough
+    tasks for all 24: the peak of items running at once, measured in the worker, is near
+    24, not the 16 sub-ranges cut for two CPUs."""
+    wide = ProcCluster(tmp_path / "wide", workers=1, nthreads=24)
+    try:
+        (tmp_path / "wide_steps.py").write_text(WIDE)
+        (tmp_path / "wf.yaml").write_text("""\
+flow: 1
+name: wide
+inputs:
+  n: {range: {start: 0, stop: 480}}
+steps:
+  - id: busy
+    from: n
+    uses: py:wide_steps:busy
+  - id: peak
+    uses: numeric.max
+""")
+        res = run_flow("run", "wf.yaml", "--scheduler", wide.address, "--json", cwd=tmp_path,
+                       timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        ends = [json.loads(line) for line in res.stdout.splitlines()
+                if '"run_finished"' in line]
+        peak = ends[-1]["result"]["results"]["peak"]
+        assert peak >= 20, f"at most {peak} of the cluster's 24 threads ran at once"
+    finally:
+        wide.close()

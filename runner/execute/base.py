@@ -208,6 +208,11 @@ class Executor(ABC):
     def cancel(self) -> None:
         """Stop all work now: running tasks are abandoned, workers ended."""
 
+    def width(self) -> int | None:
+        """How many tasks run at once now, where that is not the run's own worker count
+        (a cluster's threads, as its scheduler reports them); None where it is."""
+        return None
+
     def running(self) -> list[Running]:
         """The items running now and for how long (so a stall shows without a
         timeout); none where the executor cannot tell."""

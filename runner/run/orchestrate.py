@@ -150,7 +150,9 @@ def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
                                  make_executor or new_executor)
     recorder = Recorder(session.journal, judge)
     sched = Scheduler(runs, executors, reporter, workflow.workdir,
-                      start_feed=lambda r, all_runs: _feed(prep, r, all_runs, judge),
+                      start_feed=lambda r, all_runs: _feed(
+                          prep, r, all_runs, judge,
+                          _width(executors[r.stage.id], r, prep, options)),
                       recorder=recorder)
     started = list({id(ex): ex for ex in executors.values()}.values())
     state, stopped_by = "done", None
@@ -281,9 +283,21 @@ def _skipped_whole(r: StageRun) -> bool:
         and not r.feed.whole.run
 
 
-def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) -> Feed:
-    """The task feed of a stage whose sources are all finished."""
+def _width(ex: Executor, r: StageRun, prep: Prepared, options: RunOptions) -> int:
+    """The workers a stage's tasks are cut for when it starts: on a cluster, its threads
+    then (not this machine's CPUs), within the stage's ``workers`` and -j."""
+    threads = ex.width()
+    if threads is None or r.stage.mode == "serial":
+        return r.workers
+    return stage_workers(r.stage, options.jobs, prep.task_items(r.stage), cpus=threads)
+
+
+def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge,
+          workers: int) -> Feed:
+    """The task feed of a stage whose sources are all finished, its tasks cut for
+    ``workers`` at once."""
     st = r.stage
+    r.workers = workers  # the summary shows what the stage ran on
     base: dict = dict(stage=st, sc=r.sc, resolver=prep.resolver, workers=r.workers,
                       chunksize=1)
     if judge.item_level(st):

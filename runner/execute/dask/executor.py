@@ -130,6 +130,11 @@ class DaskExecutor(Executor):
         has joined, or if the scheduler cannot say, per worker asked for."""
         return 2 * (self._threads or self._workers) * self._sizer.widest()
 
+    def width(self) -> int | None:
+        """The cluster's worker threads as its scheduler last reported them (None before
+        any worker joined)."""
+        return self._threads or None
+
     def submit(self, task: Task) -> None:
         """Queue ``task`` for the cluster; it leaves at the latest at the next ``poll``."""
         if self._cluster is None or self._closed:
