@@ -31,6 +31,7 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
+from runner.run.branches import branch_signatures, tree_branches
 from runner.run.chains import StageChain, stage_signatures
 from runner.run.feed import CHANGED, LEFT, Feed, auto_chunksize, lacking
 from runner.run.lazy import LazyExecutor
@@ -118,10 +119,12 @@ def judge_for(workflow: Workflow, prep: Prepared, journal: Journal,
               options: RunOptions) -> Judge:
     """The judge of what is up to date in this prepared run."""
     sigs = stage_signatures(prep.plan, prep.chains, workflow)
-    # One stage alone meets each source once: no need to remember their state.
-    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1)
+    arms = tree_branches(prep, workflow)
+    sigs.update(branch_signatures(arms, sigs, workflow))
+    # One stage alone meets each source once (a tree's branches meet it once each).
+    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1 or bool(arms))
     return Judge(prep, journal, sigs, os.path.abspath(workflow.path), snap, options.force,
-                 options.only_failed)
+                 options.only_failed, branches=arms)
 
 
 def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
