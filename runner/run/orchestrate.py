@@ -313,7 +313,10 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge) 
     else:
         r.total = sum(prep.sources[s].count if s in prep.sources else len(runs[s].results)
                       for s in st.sources)
-    size = st.parallel.chunksize or auto_chunksize(r.total or 0, r.workers, st.mode)
+    # A tree's item is a whole decode and all its outputs: one a task keeps the workers'
+    # last items even (a task's bookkeeping is nothing beside it).
+    size = st.parallel.chunksize or (1 if st.branches else
+                                     auto_chunksize(r.total or 0, r.workers, st.mode))
     return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
 
 
