@@ -59,6 +59,10 @@ def test_a_deleted_output_remakes_only_its_branch_for_its_photo(tmp_path):
     photos, before, mark = first_run(tmp_path)
     gone = f"mid/{photos[0].stem}.jpg"
     (tmp_path / "out" / gone).unlink()
+    why = run_flow("explain", "tree.yaml", f"photos/{photos[0].name}", cwd=tmp_path)
+    assert why.returncode == 0, why.stdout + why.stderr
+    assert "branch mid→save_mid: runs: output missing" in why.stdout, why.stdout
+    assert "branch big→save_big: up to date" in why.stdout, why.stdout
     report = run(tmp_path)
     after = states(tmp_path)
     assert remade(before, after) == {gone}
