@@ -41,10 +41,7 @@ from runner.run.results import VALUES_LISTED, ending, keeps_nothing, unconsumed
 from runner.run.scheduler import Scheduler, StageRun, Stopped
 from runner.run.session import Session, open_session
 from runner.run.uptodate import Judge
-
-PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
-           "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
-           "steps.numeric_reduce", "steps.io", "steps.util")
+from runner.run.warm import PRELOAD
 
 
 @dataclass(frozen=True)
@@ -60,13 +57,6 @@ class RunOptions:
     wait: bool = True  # wait for another run in the same folder (else refuse, exit 2)
     max_tasks_per_worker: int | None = None
     worker_memory_mb: int | None = None
-
-
-def warm_up() -> None:
-    """Start the local pool's fork server early (it preloads the step modules)."""
-    from runner.execute.local.executor import warm_up as start_fork_server
-
-    start_fork_server(PRELOAD)
 
 
 def usable_cpus() -> int:
