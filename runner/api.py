@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from runner.compile.build import load_workflow
 from runner.plan import plan
-from runner.run.orchestrate import RunOptions, pool_size, run, usable_cpus, warm_up
+from runner.run.orchestrate import RunOptions, pool_size, run, usable_cpus
 from runner.run.prepare import Prepared, prepare
 from runner.run.reaper import claim as claim_processes
 from runner.run.reaper import release as release_processes
+from runner.run.warm import warm_up
 
 __all__ = ["Prepared", "RunOptions", "claim_processes", "load_workflow", "plan", "pool_size",
            "prepare", "release_processes", "run", "usable_cpus", "warm_up"]

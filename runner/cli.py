@@ -284,19 +284,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     Every process the run starts ends with it, whichever way it ends (:func:`main`
     ends them once the command is over).
     """
-    from runner import api
     from runner.commands.signals import end_on_terminate, exit_code
-    from runner.report.select import choose_kind, make_reporter
-    from runner.report.summary import render_summary, write_report
-    from runner.run.session import open_session
+    from runner.run.reaper import claim as claim_processes
+    from runner.run.warm import warm_up
 
-    api.claim_processes()
+    claim_processes()
     end_on_terminate()
     # --scheduler alone means Dask: an address is only ever a Dask scheduler's.
     if args.scheduler and args.executor is None:
         args.executor = "dask"
     if not args.dry_run and args.executor != "dask":
-        api.warm_up()  # the fork server imports Pillow while we read the workflow
+        # First, before the engine's imports: the fork server imports the step modules
+        # and Pillow on another core meanwhile (see runner.run.warm).
+        warm_up()
+    from runner import api
+    from runner.report.select import choose_kind, make_reporter
+    from runner.report.summary import render_summary, write_report
+    from runner.run.session import open_session
     wf = _load(args.workflow, args.param, args.workdir, args.allow_outside)
     # The command line wins over the workflow's `executor:`; no address: a local cluster.
     executor = args.executor or wf.executor.kind

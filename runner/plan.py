@@ -14,7 +14,7 @@ input in chunks the same way, so flow's own process never holds every item.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runner.fanout import fuse_fanouts
 from runner.model import Parallel, StepSpec, Workflow
@@ -51,11 +51,16 @@ class Stage:
         """The fused step ids, ``orient→shrink→save``; a tree ``orient→[big→save | small→save]``."""
         if not self.branches:
             return "→".join(s.id for s in self.steps)
-        bounds = [*self.branches, len(self.steps)]
-        arms = " | ".join("→".join(s.id for s in self.steps[a:b])
-                          for a, b in zip(bounds, bounds[1:], strict=False))
+        arms = " | ".join(self.arms)
         trunk = "→".join(s.id for s in self.steps[:self.branches[0]])
         return f"{trunk}→[{arms}]" if trunk else f"[{arms}]"
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """A tree's branches as their steps' ids, ``big→save_big`` each (none for a chain)."""
+        bounds = [*self.branches, len(self.steps)]
+        return tuple("→".join(s.id for s in self.steps[a:b])
+                     for a, b in zip(bounds, bounds[1:], strict=False)) if self.branches else ()
 
     @property
     def mode(self) -> str:
@@ -145,6 +150,15 @@ def plan(workflow: Workflow) -> Plan:
             parallel=head.parallel, timeout=head.timeout, on_error=head.on_error,
             retries=head.retries, open_before=opens, branches=branches))
     return Plan(workflow, tuple(_mark_folds(stages)))
+
+
+def branch_stage(stage: Stage, n: int, workflow: Workflow) -> Stage:
+    """Branch ``n`` of a tree stage as the linear stage it would be alone: the trunk, then
+    that branch (its own implicit open where it needs one). Its label is its steps' ids."""
+    bounds = [*stage.branches, len(stage.steps)]
+    steps = stage.steps[:bounds[0]] + stage.steps[bounds[n]:bounds[n + 1]]
+    return replace(stage, id=f"{stage.id}#{n}", steps=steps, branches=(),
+                   open_before=_open_positions(list(steps), workflow))
 
 
 def _open_positions(group: list[StepSpec], workflow: Workflow,

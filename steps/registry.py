@@ -33,6 +33,9 @@ BUILTIN_MODULES = ("steps.image", "steps.image_sheet", "steps.image_color",
                    "steps.image_compose", "steps.image_text", "steps.image_filter",
                    "steps.numeric", "steps.numeric_reduce", "steps.io", "steps.util")
 ENTRY_POINT_GROUP = "flow.steps"
+# What a worker's first image step imports (Pillow and its commonest formats), worth
+# importing once where workers are forked from rather than in each, at its first item.
+WORKER_WARM = ("PIL.Image", "PIL.JpegImagePlugin", "PIL.PngImagePlugin")
 
 
 @dataclass(frozen=True)

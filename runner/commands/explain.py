@@ -32,12 +32,15 @@ def explain_text(workflow: Workflow, prep: Prepared, patterns: Sequence[str],
     """What would happen to each item matching ``patterns``; FlowError when none does."""
     options = options or RunOptions()
     match = _matcher(patterns, workflow.workdir)
-    found: dict[str, list[tuple[Stage, Verdict]]] = {}
+    found: dict[str, list[tuple[str, Verdict]]] = {}
 
     def hear(st: Stage, it: Item, v: Verdict) -> None:
         name = describe(it, workflow.workdir)
         if match(name, it):
-            found.setdefault(name, []).append((st, v))
+            found.setdefault(name, []).append((st.label, v))
+            # A tree: each branch is up to date on its own, and runs alone when it is not.
+            for arm, b in zip(st.arms, judge.branches.get(st.id, ()), strict=False):
+                found[name].append((f"  branch {arm}", judge.items(b.stage, [it])[0][0]))
 
     journal, notice = Journal.for_reading(workflow.workdir)
     judge = judge_for(workflow, prep, journal, options)
@@ -64,7 +67,7 @@ def explain_text(workflow: Workflow, prep: Prepared, patterns: Sequence[str],
     lines = [f"note: {notice}"] if notice else []
     for name, verdicts in found.items():
         lines.append(name)
-        lines.extend(f"  {st.label}: {_say(v)}" for st, v in verdicts)
+        lines.extend(f"  {label}: {_say(v)}" for label, v in verdicts)
     if wholes:
         lines.append("all items together")
         lines.extend(f"  {st.label}: {_say(v)}" for st, v in wholes)

@@ -69,6 +69,9 @@ class Task:
     span: Span | None = None
     partials: tuple[Any, ...] | None = None
     careful: bool = False  # run item by item with tracking (after a lost fast chunk)
+    # A tree: ``(offset, branches)`` of items that run only those of its branches (the
+    # others' outputs are up to date); an item not named runs them all.
+    only: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     def size(self) -> int:
         """How many items this task holds."""
@@ -88,6 +91,7 @@ class ItemFailure:
     reason: str  # one line: "ValueError: bad value"
     attempts: int = 1
     detail: str = ""  # the traceback text, for --verbose and the report
+    branches: tuple[int, ...] = ()  # a tree: the branches that failed it (the others made it)
 
 
 @dataclass(frozen=True)

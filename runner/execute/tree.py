@@ -59,35 +59,41 @@ def run_tree(task: Task, tr: Tracker) -> TaskResult:
                 return _DROPPED
         return value
 
-    def trunk(value: Any, outs: tuple) -> Any:
+    every = tuple(range(len(parts) - 1))
+    only = dict(task.only)
+
+    def trunk(value: Any, outs: tuple, todo: tuple[int, ...]) -> Any:
         value = through(value, outs, *parts[0])
         if share is not None and value is not _DROPPED:
-            value = _shared(chain.share, share, value)
+            value = _shared(chain.share, share, value, todo)
         return value
 
     for offset, value, outs in entries(task):
+        todo = only.get(offset, every)  # the branches whose outputs are not up to date
         try:
-            base = attempts(tr, task.task_id, offset, partial(trunk, value, outs))
+            base = attempts(tr, task.task_id, offset, partial(trunk, value, outs, todo))
         except StepFailed as sf:
-            failures.append(_failure(offset, [sf]))
+            failures.append(_failure(offset, [sf], todo))
             tr.done(1)
             continue
         if base is _DROPPED:
             dropped += 1
             tr.done(1)
             continue
-        got, failed = [], []
-        for n, (start, stop) in enumerate(parts[1:]):
+        got: list[Any] = [None] * len(every)
+        failed: list[tuple[int, StepFailed]] = []
+        for k, n in enumerate(todo):
+            start, stop = parts[n + 1]
             # Heads done by the share step: each branch goes on from its own value.
-            start, head = (start + 1, base[n]) if chain.share_heads else (start, base)
+            start, head = (start + 1, base[k]) if chain.share_heads else (start, base)
             try:
                 out = attempts(tr, task.task_id, offset, partial(through, head, outs, start, stop))
             except StepFailed as sf:
-                failed.append(sf)
+                failed.append((n, sf))
                 out = None
-            got.append(None if out is _DROPPED else out)
+            got[n] = None if out is _DROPPED else out
         if failed:
-            failures.append(_failure(offset, failed))
+            failures.append(_failure(offset, [sf for _, sf in failed], tuple(n for n, _ in failed)))
         else:
             values.append((offset, tuple(spill(v) for v in got)))
         tr.done(1)
@@ -95,15 +101,21 @@ def run_tree(task: Task, tr: Tracker) -> TaskResult:
                       dropped=dropped)
 
 
-def _shared(cs: ChainStep, fn: Any, value: Any) -> Any:
-    return call(cs, fn, value, dict(cs.args))
+def _shared(cs: ChainStep, fn: Any, value: Any, todo: tuple[int, ...]) -> Any:
+    """The share step for the branches in ``todo`` only: a decode drafted to what they
+    need, and (``share_heads``) their first steps' values, in ``todo``'s order."""
+    args = dict(cs.args)
+    heads = args.get("heads", ())
+    if len(todo) < len(heads):
+        args["heads"] = tuple(heads[n] for n in todo)
+    return call(cs, fn, value, args)
 
 
-def _failure(offset: int, failed: list[StepFailed]) -> ItemFailure:
+def _failure(offset: int, failed: list[StepFailed], branches: tuple[int, ...]) -> ItemFailure:
     """One failure per item (the scheduler counts items): the first branch's reason,
-    and the other failing branches named after it."""
+    and the other failing branches named after it; ``branches``: those that failed."""
     first = failed[0]
     reason = reason_of(first.exc)
     if len(failed) > 1:
         reason += f" (and in {', '.join(sf.step for sf in failed[1:])})"
-    return ItemFailure(offset, first.step, reason, first.retries, detail(first.exc))
+    return ItemFailure(offset, first.step, reason, first.retries, detail(first.exc), branches)

@@ -71,7 +71,8 @@ def _travel_problem(value: Any) -> str | None:
 
 
 def _plain_failure(f: ItemFailure) -> ItemFailure:
-    return ItemFailure(int(f.offset), str(f.step), str(f.reason), int(f.attempts), str(f.detail))
+    return ItemFailure(int(f.offset), str(f.step), str(f.reason), int(f.attempts), str(f.detail),
+                       tuple(int(n) for n in f.branches))
 
 
 def unpack(payload: bytes, task: Task) -> TaskResult:

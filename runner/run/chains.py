@@ -148,16 +148,19 @@ def stage_signatures(plan: Plan, chains: dict[str, StageChain],
     made, not what it is. The working directory is in: a value that is a path points
     into it.
     """
-    paths = (os.path.dirname(os.path.abspath(workflow.path)),)
     out: dict[str, StageSig] = {}
     for st in plan.stages:  # sources come first
-        sc = chains[st.id]
-        own = repr(([(s.ref, s.args) for s in sc.chain.steps],
-                    [(o.chain_pos, o.arg, o.template) for o in sc.outputs]))
-        ups = [out.get(src) for src in st.sources]
-        settings = digest("flow", __version__, workflow.workdir, own,
-                          *(u.settings if u else "input" for u in ups))
-        code = digest(*sorted({code_digest(s.ref, paths) for s in sc.chain.steps}),
-                      *(u.code if u else "input" for u in ups))
-        out[st.id] = StageSig(digest(settings, code), settings, code)
+        out[st.id] = signature(chains[st.id], [out.get(src) for src in st.sources], workflow)
     return out
+
+
+def signature(sc: StageChain, ups: list[StageSig | None], workflow: Workflow) -> StageSig:
+    """One stage's signature from its chain and its sources' (None: an input)."""
+    paths = (os.path.dirname(os.path.abspath(workflow.path)),)
+    own = repr(([(s.ref, s.args) for s in sc.chain.steps],
+                [(o.chain_pos, o.arg, o.template) for o in sc.outputs]))
+    settings = digest("flow", __version__, workflow.workdir, own,
+                      *(u.settings if u else "input" for u in ups))
+    code = digest(*sorted({code_digest(s.ref, paths) for s in sc.chain.steps}),
+                  *(u.code if u else "input" for u in ups))
+    return StageSig(digest(settings, code), settings, code)

@@ -80,6 +80,8 @@ class Feed:
     incomplete: bool = False  # an item was left out or could not be made: reduces after it
     blocked: str = ""  # why a whole stage that must run cannot (an input skipped or left out)
     next_id: Iterator[int] = field(default_factory=lambda: iter(range(1, 1 << 62)))
+    branch_runs: dict[int, int] = field(default_factory=dict)  # a tree: items run per branch
+    partly: int = 0  # a tree: items that ran only some of its branches
     _span_pos: int = 0
     _pending: deque = field(default_factory=deque)
     _folding: Iterator[tuple[Task, Any]] | None = None  # chunks of a folded input to send
@@ -226,8 +228,35 @@ class Feed:
             batch.keys.append(key)
         if not batch:
             self.exhausted = True
+            note = self.branch_note() if self.stage.branches else None
+            if note:
+                self.notes.append(note)
             return None
-        return Task(self.stage.id, next(self.next_id), self.sc.chain, items=tuple(entries)), batch
+        only = self._only(batch.keys) if self.stage.branches else ()
+        return Task(self.stage.id, next(self.next_id), self.sc.chain, items=tuple(entries),
+                    only=only), batch
+
+    def _only(self, keys: list[Key]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+        """A tree's items that run only some branches, and which (counted for the notice)."""
+        every = len(self.stage.branches)
+        out = []
+        for off, key in enumerate(keys):
+            ran = tuple(n for n, _ in key.parts) if key.parts else tuple(range(every))
+            for n in ran:
+                self.branch_runs[n] = self.branch_runs.get(n, 0) + 1
+            if len(ran) < every:
+                out.append((off, ran))
+        self.partly += len(out)
+        return tuple(out)
+
+    def branch_note(self) -> str | None:
+        """What a tree that remade only some branches of some items did, per branch."""
+        if not self.partly:
+            return None
+        per = ", ".join(f"{arm} {self.branch_runs.get(n, 0)}"
+                        for n, arm in enumerate(self.stage.arms))
+        return (f"{self.stage.label}: {self.partly} item(s) remade only the branches not up to "
+                f"date; items run per branch: {per}")
 
     def _judge_more(self) -> bool:
         """Read and judge the next window of items; False when there are none left."""
@@ -278,5 +307,5 @@ def retry_task(task: Task, keep: list[int] | None, next_id: int) -> Task:
         return Task(task.stage, next_id, task.chain, items=entries, careful=True)
     if task.items is not None:
         kept = tuple(e for e in task.items if e[0] in wanted)
-        return Task(task.stage, next_id, task.chain, items=kept, careful=True)
+        return Task(task.stage, next_id, task.chain, items=kept, careful=True, only=task.only)
     return Task(task.stage, next_id, task.chain, partials=task.partials, careful=True)

@@ -31,6 +31,7 @@ from runner.report.events import (
     StageInfo,
     StageSummary,
 )
+from runner.run.branches import branch_signatures, tree_branches
 from runner.run.chains import StageChain, stage_signatures
 from runner.run.feed import CHANGED, LEFT, Feed, auto_chunksize, lacking
 from runner.run.lazy import LazyExecutor
@@ -40,12 +41,9 @@ from runner.run.results import VALUES_LISTED, ending, keeps_nothing, unconsumed
 from runner.run.scheduler import Scheduler, StageRun, Stopped
 from runner.run.session import Session, open_session
 from runner.run.uptodate import Judge
+from runner.run.warm import PRELOAD
 
 FOLD_CHUNK = 4096  # items of a reduce's input folded per task, at most
-
-PRELOAD = ("runner.execute.chain", "steps.image", "steps.image_sheet", "steps.image_color",
-           "steps.image_compose", "steps.image_text", "steps.image_filter", "steps.numeric",
-           "steps.numeric_reduce", "steps.io", "steps.util")
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,6 @@ class RunOptions:
     wait: bool = True  # wait for another run in the same folder (else refuse, exit 2)
     max_tasks_per_worker: int | None = None
     worker_memory_mb: int | None = None
-
-
-def warm_up() -> None:
-    """Start the local pool's fork server early (it preloads the step modules)."""
-    from runner.execute.local.executor import warm_up as start_fork_server
-
-    start_fork_server(PRELOAD)
 
 
 def usable_cpus() -> int:
@@ -120,10 +111,12 @@ def judge_for(workflow: Workflow, prep: Prepared, journal: Journal,
               options: RunOptions) -> Judge:
     """The judge of what is up to date in this prepared run."""
     sigs = stage_signatures(prep.plan, prep.chains, workflow)
-    # One stage alone meets each source once: no need to remember their state.
-    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1)
+    arms = tree_branches(prep, workflow)
+    sigs.update(branch_signatures(arms, sigs, workflow))
+    # One stage alone meets each source once (a tree's branches meet it once each).
+    snap = Snapshot(workflow.workdir, keep=len(prep.plan.stages) > 1 or bool(arms))
     return Judge(prep, journal, sigs, os.path.abspath(workflow.path), snap, options.force,
-                 options.only_failed)
+                 options.only_failed, branches=arms)
 
 
 def _run(workflow: Workflow, reporter: Reporter, options: RunOptions,
@@ -328,7 +321,10 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge,
     else:
         r.total = sum(prep.sources[s].count if s in prep.sources else len(runs[s].results)
                       for s in st.sources)
-    size = st.parallel.chunksize or auto_chunksize(r.total or 0, r.workers, st.mode)
+    # A tree's item is a whole decode and all its outputs: one a task keeps the workers'
+    # last items even (a task's bookkeeping is nothing beside it).
+    size = st.parallel.chunksize or (1 if st.branches else
+                                     auto_chunksize(r.total or 0, r.workers, st.mode))
     return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
 
 

@@ -169,8 +169,9 @@ class Scheduler:
         for r in self.runs.values():
             if r.state != "running" or r.feed is None:
                 continue
-            room = self._room(r)
-            while len(r.inflight) < room:
+            # Asked again after each task: a lazy executor's room grows once its first
+            # task has started it (one task, then a full pool's worth).
+            while len(r.inflight) < self._room(r):
                 nxt = self._next(r)
                 if nxt is None:
                     break

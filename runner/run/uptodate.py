@@ -38,7 +38,15 @@ from runner.files.identity import (
 from runner.files.inputs import Item
 from runner.files.journal import DROPPED, FAILED, INCOMPLETE, Journal, Record, Slot
 from runner.plan import Stage
-from runner.run.chains import StageSig, item_outs, out_key, out_keyer, planned_outs
+from runner.run.branches import Branch
+from runner.run.chains import (
+    StageChain,
+    StageSig,
+    item_outs,
+    out_key,
+    out_keyer,
+    planned_outs,
+)
 from runner.run.prepare import Prepared
 
 NEW = "new"
@@ -100,6 +108,7 @@ class Key(NamedTuple):
     stat: Stat
     okey: str = ""  # see runner.run.chains.out_key
     outs: tuple = ()  # ((chain_pos, arg, path), ...) as item_outs gives them
+    parts: tuple = ()  # a tree: ((branch, its own Key), ...) of the branches that run
 
 
 _NO_KEY = Key(None, None)  # what a skipped item's key is: nothing is recorded of it
@@ -121,6 +130,14 @@ class Judge:
     _slots: dict[str, Slot | None] = field(default_factory=dict)
     _digests: dict[str, str] = field(default_factory=dict)
     _levels: dict[str, bool] = field(default_factory=dict)
+    # Tree stage id -> its branches, each judged as a stage of its own (runner.run.branches);
+    # their signatures are in ``sigs`` under the branches' stage ids.
+    branches: dict[str, tuple[Branch, ...]] = field(default_factory=dict)
+    _chains: dict[str, StageChain] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._chains = {**self.prep.chains,
+                        **{b.stage.id: b.sc for arms in self.branches.values() for b in arms}}
 
     # -- shape ---------------------------------------------------------------------------------
     def consumers(self, st: Stage) -> list[Stage]:
@@ -132,7 +149,7 @@ class Judge:
         hit = self._levels.get(st.id)
         if hit is None:
             hit = self._levels[st.id] = st.kind == "map" and (
-                bool(self.prep.chains[st.id].outputs) or "glob" in self._roots(st))
+                bool(self._chains[st.id].outputs) or "glob" in self._roots(st))
         return hit
 
     def _roots(self, st: Stage) -> set[str]:
@@ -154,7 +171,9 @@ class Judge:
     # -- items -----------------------------------------------------------------------------------
     def items(self, st: Stage, items: Sequence[Item]) -> list[tuple[Verdict, Key]]:
         """The verdict on each item of an item-by-item stage, and its key."""
-        sc, sig, snap = self.prep.chains[st.id], self.sigs[st.id].sig, self.snap
+        if st.id in self.branches:
+            return self._tree_items(st, items)
+        sc, sig, snap = self._chains[st.id], self.sigs[st.id].sig, self.snap
         if all(it.source is not None for it in items):  # files: the common, fast case
             keys = snap.file_idents([it.source for it in items])  # type: ignore[misc]
         else:
@@ -186,6 +205,24 @@ class Judge:
                      if sc.outputs else Key(ident, stat)) if v.run else _NO_KEY)
                 for it, v, (ident, stat) in zip(items, verdicts, keys, strict=True)]
 
+    def _tree_items(self, st: Stage, items: Sequence[Item]) -> list[tuple[Verdict, Key]]:
+        """A tree's items: each branch judged alone; an item runs the branches that are
+        not up to date (its verdict is the first of theirs), and is skipped when none is."""
+        arms = self.branches[st.id]
+        per = [self.items(b.stage, items) for b in arms]
+        out = []
+        for i in range(len(items)):
+            runs = [(b, per[b.n][i]) for b in arms if per[b.n][i][0].run]
+            if not runs:  # a branch left out (--only-failed) says so before an up-to-date one
+                out.append(min((p[i] for p in per), key=lambda vk: vk[0].reason == UP_TO_DATE))
+                continue
+            first = runs[0][1][1]
+            outs = tuple((b.tree_pos(pos), arg, path) for b, (_, k) in runs
+                         for pos, arg, path in k.outs if pos >= b.trunk or b is runs[0][0])
+            out.append((runs[0][1][0], first._replace(
+                outs=outs, parts=tuple((b.n, k) for b, (_, k) in runs))))
+        return out
+
     def _missing_reasons(self, st: Stage, idents: list[str]) -> dict[str, str]:
         """Why items without a record run: new, or made under other settings or code."""
         slot = self.slot(st)
@@ -210,7 +247,7 @@ class Judge:
             return FAILED_LAST
         if (rec.size, rec.mtime) != (stat or (None, None)):
             return SOURCE
-        sc = self.prep.chains[st.id]
+        sc = self._chains[st.id]
         if item is not None and okey is not None and rec.okey == okey(item):
             # The same paths as then (no template filled): are they the files it wrote?
             gone = self.snap.unchanged(rec.outs)

@@ -61,14 +61,6 @@ DEFAULT_MAX_TASKS_PER_WORKER = 500  # a leaking step is reset often; a new worke
 DEFAULT_MEMORY_FRACTION = 0.75  # of physical memory, per worker, as an address-space cap
 MIN_DEFAULT_MEMORY_MB = 2048  # never cap below this by default (address space > RSS)
 LOCK_DIR_PREFIX = "flow-pool-"  # + flow's pid: the queue lock files, in the temp folder
-# Modules every worker needs; the fork server imports them once.
-PRELOAD = ("runner.execute.local.worker", "runner.execute.chain")
-
-
-def warm_up(preload: tuple[str, ...] = ()) -> None:
-    """Start the fork server now, so it imports the step modules while flow reads
-    the workflow; the pool started later then forks warm workers at once."""
-    services.start_fork_server((*PRELOAD, *preload))
 
 
 class LocalExecutor(Executor):
@@ -101,8 +93,8 @@ class LocalExecutor(Executor):
         self._opts = options
         self._ctx = multiprocessing.get_context("forkserver")
         # The preload takes effect when the fork server starts: for the first executor of a
-        # process, unless warm_up() started it already.
-        services.start_fork_server((*PRELOAD, *options.preload))
+        # process, unless runner.run.warm started it already.
+        services.start_fork_server((*services.WORKER_MODULES, *options.preload))
         _sweep_lock_dirs()
         self._lock_dir = tempfile.mkdtemp(prefix=f"{LOCK_DIR_PREFIX}{os.getpid()}-")
         try:

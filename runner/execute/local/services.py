@@ -23,6 +23,9 @@ import threading
 
 from runner.procs import ctrl_c_held
 
+# What every pool worker runs: imported once in the fork server, before any step module.
+WORKER_MODULES = ("runner.execute.local.worker", "runner.execute.chain")
+
 
 def start_fork_server(preload: tuple[str, ...]) -> None:
     """Start the fork server (and the resource tracker), importing ``preload`` once;
