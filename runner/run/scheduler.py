@@ -169,8 +169,7 @@ class Scheduler:
         for r in self.runs.values():
             if r.state != "running" or r.feed is None:
                 continue
-            # Asked again after each task: a lazy executor's room grows once its first
-            # task has started it (one task, then a full pool's worth).
+            # Asked after each task: a lazy executor's room grows once a task started it.
             while len(r.inflight) < self._room(r):
                 nxt = self._next(r)
                 if nxt is None:
