@@ -282,9 +282,29 @@ def _import_from(folder: str, mod_name: str) -> ModuleType:
         spec = ModuleSpec(root, None, is_package=True)
         spec.submodule_search_locations = [folder]
         sys.modules[root] = importlib.util.module_from_spec(spec)
+        sys.path_importer_cache[folder] = _fresh_finder(folder)
     if folder not in sys.path:
         sys.path.append(folder)
     return importlib.import_module(f"{root}.{mod_name}")
+
+
+def _fresh_finder(folder: str) -> Any:
+    """A finder for a workflow's folder whose ``.py`` modules compile from their source.
+
+    Python's bytecode cache trusts a module whose size and mtime (in whole seconds) match
+    the cached ones: an edit that keeps both (a quick save, a checkout, ``cp -p``) would
+    run the old code while flow, which reads the source, says it ran the new. These
+    modules are small; compiling them at each import costs milliseconds.
+    """
+    from importlib import machinery
+
+    class FreshSource(machinery.SourceFileLoader):
+        def get_code(self, fullname: str) -> Any:
+            return self.source_to_code(self.get_data(self.path), self.path)
+
+    return machinery.FileFinder(
+        folder, (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
+        (FreshSource, machinery.SOURCE_SUFFIXES))
 
 
 class StepNotice(UserWarning):

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests import faults
@@ -207,3 +208,37 @@ steps:
     touch(photos[1])  # the sheet needs every tile again: the images were not kept
     assert run(tmp_path) == {"gray": (4, 0, 0), "shrink": (4, 0, 0), "sheet": (1, 0, 0)}
     assert not any((tmp_path / ".flow" / "tmp").rglob("*"))
+
+
+@pytest.mark.parametrize("mode", ["map", "serial"])
+def test_an_edit_that_keeps_the_files_size_and_second_runs_the_new_code(
+        tmp_path, monkeypatch, mode):
+    """Python's bytecode cache judges a module by its size and its mtime in whole seconds:
+    an edit that keeps both (a quick save, a checkout, ``cp -p``) must still run the new
+    code, not the cached old one."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # caches written, as usual
+    (tmp_path / "wf.yaml").write_text(f"""\
+flow: 1
+name: edit
+inputs:
+  n: {{range: {{start: 0, stop: 4}}}}
+steps:
+  - {{id: lift, from: n, uses: "py:lifting:lift", parallel: {{mode: {mode}}}}}
+  - {{id: total, uses: numeric.sum}}
+""")
+    module = tmp_path / "lifting.py"
+    module.write_text("def lift(v):\n    return v + 10\n")
+    res = run_flow("run", "wf.yaml", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _total(res) == 46
+    stamp = module.stat().st_mtime_ns
+    module.write_text("def lift(v):\n    return v + 60\n")
+    os.utime(module, ns=(stamp, stamp))
+    res = run_flow("run", "wf.yaml", "--json", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert _total(res) == 246  # the new code's: 0+1+2+3 + 4*60
+
+
+def _total(res) -> float:
+    end = [json.loads(line) for line in res.stdout.splitlines() if '"run_finished"' in line]
+    return end[-1]["result"]["results"]["total"]
