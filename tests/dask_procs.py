@@ -114,10 +114,16 @@ class ProcCluster:
         return self.client.run(os.getpid)
 
     def kill_whole(self, proc: subprocess.Popen) -> None:
-        """SIGKILL a worker and its nanny: the worker leaves the cluster for good."""
+        """SIGKILL a worker and its nanny: the worker leaves the cluster for good; returns
+        once the scheduler no longer lists it (so the next test's count of workers is true)."""
+        listed = len(self.addresses())
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        end = time.monotonic() + START_TIMEOUT
+        while len(self.addresses()) >= listed:
+            assert time.monotonic() < end, "the scheduler still lists a worker killed whole"
+            time.sleep(0.05)
 
     def close(self) -> None:
         """End every process of the cluster."""

@@ -69,16 +69,19 @@ class Watch(NannyPlugin):
     def setup(self, nanny: Any) -> None:
         """Start watching this nanny's worker."""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(nanny,), daemon=True,
-                                        name=name(self.run))
+        # Its worker now, before the run sends a task: one that dies at its first item,
+        # before the thread's first look, is still known and its death reported.
+        workers = {nanny.pid: nanny.worker_address or ""} if nanny.pid else {}
+        self._thread = threading.Thread(target=self._watch, args=(nanny, workers),
+                                        daemon=True, name=name(self.run))
         self._thread.start()
 
     def teardown(self, nanny: Any) -> None:
         """Stop watching (the nanny closes, or the run is over and removed the plugin)."""
         self._stop.set()
 
-    def _watch(self, nanny: Any) -> None:
-        workers: dict[int, str] = {}  # pid -> address of every live worker this nanny ran
+    def _watch(self, nanny: Any, workers: dict[int, str]) -> None:
+        # workers: pid -> address of every live worker this nanny ran
         told: set[str] = set()  # records already reported
         slow: list[float] = []  # when slow items were last reported (empty: none are)
         swept = 0.0
