@@ -10,7 +10,9 @@ some of them (no shrink-on-load: every extra decode is paid in full). In one run
 - the hand-tuned script: Pool(2), each photo decoded once (drafted to >= 1600 where
   JPEG), then resized from the largest down (1600 -> 800 -> 256);
 - three passes: ``bench/workflows/tree_pass.yaml`` run once per size, as flow did
-  before trees (and as a Makefile of one ``mogrify`` per size does).
+  before trees (and as a Makefile of one ``mogrify`` per size does);
+- pyvips, where installed: Pool(2), ``thumbnail`` to 1600 (shrink-on-load where JPEG),
+  then each smaller size from the one before (``thumbnail_image``).
 
 Each run writes into a freshly emptied folder. Prints a Markdown table and writes
 bench/results/tree.json.
@@ -25,6 +27,7 @@ from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
+from baselines import pyvips_missing
 from common import (
     CORPUS,
     OUT,
@@ -83,6 +86,37 @@ def script_main(src: str, out: str, ext: str) -> int:
     return 0
 
 
+def _vips_one(job: tuple[str, str]) -> None:
+    """The pyvips way for one photo: one thumbnail load, each smaller size from the last."""
+    import pyvips
+
+    path, out = job
+    stem = Path(path).stem
+    img = pyvips.Image.thumbnail(path, SIZES[0], height=SIZES[0], size="down")
+    for size in SIZES:
+        if size != SIZES[0]:
+            img = img.thumbnail_image(size, height=size, size="down")
+        img.write_to_file(f"{out}/{size}/{stem}.jpg", Q=QUALITY)
+
+
+def _vips_init() -> None:
+    import pyvips
+
+    pyvips.cache_set_max(0)  # distinct files: a cache only holds memory
+
+
+def vips_main(src: str, out: str, ext: str) -> int:
+    """``--pyvips``: the pyvips way over every ``*.ext`` photo in ``src``."""
+    os.environ.setdefault("VIPS_CONCURRENCY", "1")  # the pool gives the parallelism
+    for size in SIZES:
+        os.makedirs(f"{out}/{size}", exist_ok=True)
+    jobs = [(str(p), out) for p in sorted(Path(src).glob(f"*.{ext}"))]
+    with Pool(WORKERS, initializer=_vips_init) as pool:
+        for _ in pool.imap_unordered(_vips_one, jobs, chunksize=1):
+            pass
+    return 0
+
+
 def _to_png(job: tuple[str, str]) -> None:
     from PIL import Image
 
@@ -125,6 +159,10 @@ def contenders(src: Path, ext: str) -> dict[str, Any]:
     assert last is not None
     got["three passes (three flow runs)"] = Timed(total, last.returncode, last.stdout,
                                                   last.stderr)
+    if pyvips_missing() is None:
+        got["pyvips: one thumbnail load, Pool(2)"] = run_timed(
+            [sys.executable, __file__, "--pyvips", str(src), str(fresh_dir(out / "vips")),
+             ext], quiet=True)
     return got
 
 
@@ -164,10 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: flow {c[label]['flow_vs_script']:.2f}x the one-decode script "
               f"(target >= {TARGET_SCRIPT}), {c[label]['flow_vs_passes']:.2f}x the three passes")
     print(f"PNG target: flow >= {TARGET_PASSES}x the three passes")
+    if (why := pyvips_missing()) is not None:
+        print(f"pyvips: {why}")
     return publish("tree", payload)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--script":
         sys.exit(script_main(*sys.argv[2:5]))
+    if len(sys.argv) > 1 and sys.argv[1] == "--pyvips":
+        sys.exit(vips_main(*sys.argv[2:5]))
     sys.exit(main())
