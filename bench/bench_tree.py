@@ -92,7 +92,8 @@ def _vips_one(job: tuple[str, str]) -> None:
 
     path, out = job
     stem = Path(path).stem
-    img = pyvips.Image.thumbnail(path, SIZES[0], height=SIZES[0], size="down")
+    # In memory once: the smaller sizes read it again, and a JPEG loads sequentially.
+    img = pyvips.Image.thumbnail(path, SIZES[0], height=SIZES[0], size="down").copy_memory()
     for size in SIZES:
         if size != SIZES[0]:
             img = img.thumbnail_image(size, height=size, size="down")
