@@ -3,8 +3,9 @@
     python bench/chart.py
 
 Reads the JSON that the bench scripts wrote to bench/results/ (whichever exist):
-resize throughput per tool, CPU-bound throughput per worker count, and numeric
-items/s per script. Pillow's ImageDraw only: no plotting library needed.
+resize throughput per tool, three sizes from each photo per way and corpus,
+CPU-bound throughput per worker count, and numeric items/s per script. Pillow's
+ImageDraw only: no plotting library needed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def resize_bars(doc: dict) -> tuple[str, list[Bar]]:
     bars.sort(key=lambda b: -(b.value or 0))
     return (f"Resize to 256 px, JPEG q85: images/s ({doc.get('photos')} photos, "
             f"{doc.get('workers')} workers; higher is better)", bars)
+
+
+def tree_bars(doc: dict) -> tuple[str, list[Bar]]:
+    bars = [Bar(f"{corpus} ({c['photos']}): {way}", c["photos"] / secs,
+                flow=way.startswith("flow"))
+            for corpus, c in doc.get("corpora", {}).items()
+            for way, secs in c.get("seconds", {}).items() if secs]
+    return "Three sizes (1600, 800, 256 px) of each photo: photos/s (higher is better)", bars
 
 
 def scaling_bars(doc: dict) -> tuple[str, list[Bar]]:
@@ -90,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image, ImageDraw
 
     panels = []
-    for name, make in (("resize", resize_bars), ("scaling", scaling_bars),
-                       ("numeric", numeric_bars)):
+    for name, make in (("resize", resize_bars), ("tree", tree_bars),
+                       ("scaling", scaling_bars), ("numeric", numeric_bars)):
         doc = read_results(name)
         if doc is not None:
             title, bars = make(doc)
