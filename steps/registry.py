@@ -299,7 +299,10 @@ def _fresh_finder(folder: str) -> Any:
     from importlib import machinery
 
     class FreshSource(machinery.SourceFileLoader):
+        """A source loader that neither reads nor writes the bytecode cache."""
+
         def get_code(self, fullname: str) -> Any:
+            """The module's code, compiled from its source now."""
             return self.source_to_code(self.get_data(self.path), self.path)
 
     return machinery.FileFinder(
