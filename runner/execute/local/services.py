@@ -64,6 +64,7 @@ def stop_fork_server() -> None:
     server = forkserver._forkserver  # private singleton, see the module docstring
     pid = getattr(server, "_forkserver_pid", None)
     if pid:
+        _quiet_pool_starts()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         _quietly(server._stop)
@@ -90,6 +91,28 @@ def stop_tracker(timeout: float = 2.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         waiter.join(timeout)
+
+
+def _quiet_pool_starts() -> None:
+    """From now on, a pool's worker-starting thread that fails is not printed.
+
+    A pool told to end (Ctrl-C while it starts) may have a thread still starting a
+    replacement worker through the fork server, which waits until the server has
+    imported its preload. Ending the server under it makes that start fail; the pool is
+    over, so the failure means nothing, and a traceback after flow's last line would
+    only alarm. Any other thread's error is printed as ever.
+    """
+    before = threading.excepthook
+    if getattr(before, "flow_quiet_pool", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = getattr(args.thread, "name", "") or ""
+        if not name.endswith("(_handle_workers)"):  # the thread name Pool gives it
+            before(args)
+
+    hook.flow_quiet_pool = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 def _quietly(fn) -> None:  # noqa: ANN001 - a bound method of either service
