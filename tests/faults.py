@@ -55,8 +55,9 @@ def _hit(value: Any, at: Any) -> bool:
 def _mark(mark: str | None) -> None:
     """Write this moment (time.monotonic(), the same clock in every process) to ``mark``."""
     if mark:  # whole or absent: a reader that sees the file sees what it says
-        Path(f"{mark}.tmp").write_text(f"{time.monotonic()!r} {os.getpid()}\n")
-        os.replace(f"{mark}.tmp", mark)
+        tmp = f"{mark}.{os.getpid()}.{threading.get_ident()}.tmp"  # two items may mark at once
+        Path(tmp).write_text(f"{time.monotonic()!r} {os.getpid()}\n")
+        os.replace(tmp, mark)
 
 
 # -- steps: dying ---------------------------------------------------------------------------------

@@ -130,5 +130,6 @@ steps:
     stdout, stderr = proc.communicate(timeout=60)
     assert list(outside.iterdir()) == []
     assert proc.returncode == 1, stdout + stderr
-    (failed,) = [e for e in events(stdout) if e["event"] == "item_failed"]
-    assert f"through a symlink: res -> {outside} " in failed["reason"], failed
+    failures = [e for e in events(stdout) if e["event"] == "item_failed"]
+    assert len(failures) == 1, failures
+    assert f"through a symlink: res -> {outside} " in failures[0]["reason"], failures
