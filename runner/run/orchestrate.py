@@ -309,7 +309,7 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge,
         if st.folded and up is not None and up.sc.chain.fold is not None:
             return Feed(**base, partials=up.partials)
         if r.sc.fold_chain is not None:
-            return _fold_feed(prep, r, base)
+            return _fold_feed(prep, r, base, runs)
         return Feed(**base, reduce_items=_upstream(prep, st, runs))
     if len(st.sources) == 1 and st.sources[0] in prep.sources:
         src = prep.sources[st.sources[0]]
@@ -328,7 +328,7 @@ def _feed(prep: Prepared, r: StageRun, runs: dict[str, StageRun], judge: Judge,
     return Feed(**{**base, "chunksize": size}, items=iter(_upstream(prep, st, runs)))
 
 
-def _fold_feed(prep: Prepared, r: StageRun, base: dict) -> Feed:
+def _fold_feed(prep: Prepared, r: StageRun, base: dict, runs: dict[str, StageRun]) -> Feed:
     """The feed of a reduce that folds its inputs in chunks (a range as sub-ranges) of
     :data:`FOLD_CHUNK` items, whatever the workers: what the parent holds in flight
     stays small, and the chunks (so a float sum's last digits) are the same on any
@@ -339,7 +339,7 @@ def _fold_feed(prep: Prepared, r: StageRun, base: dict) -> Feed:
             "fold_count": prep.task_items(r.stage)}
     if len(srcs) == 1 and srcs[0].span is not None:
         return Feed(**base, span=srcs[0].span)
-    return Feed(**base, items=itertools.chain.from_iterable(s.items() for s in srcs))
+    return Feed(**base, items=_upstream(prep, r.stage, runs))
 
 
 def _upstream(prep: Prepared, st: Stage, runs: dict[str, StageRun]) -> Iterator[Item]:

@@ -53,6 +53,7 @@ class Prepared:
             return sum(self.sources[s].count for s in stage.sources)
         return self.root_count(stage)
 
+
 def spill_dir(workdir: str) -> str:
     """Where this run's images that leave a worker are kept (removed at the end)."""
     return os.path.join(workdir, ".flow", "tmp", str(os.getpid()))
