@@ -35,10 +35,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         compileall.compile_dir(REPO / package, quiet=2)
 
 
+def flow_env() -> dict[str, str]:
+    """The environment a test's `flow` runs in: this checkout's code, 120 columns."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
+
+
 def run_flow(*args: str, cwd: Path, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     """Run ``flow ARGS`` as a user would, in ``cwd``; returns the finished process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=flow_env(),
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 

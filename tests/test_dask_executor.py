@@ -29,7 +29,7 @@ from tests import faults
 from tests.conftest import REPO, make_photos, run_flow
 from tests.dask_procs import ProcCluster
 from tests.executor_kit import chain, items, wait_all, wait_for
-from tests.test_e2e_faults import running_flow, wait_session_empty
+from tests.test_e2e_faults import running_flow, start_flow, wait_session_empty
 from tests.timing import limit
 
 # Steps for a test's workflow folder: ``gate`` holds items from ``at`` on until the file
@@ -93,11 +93,7 @@ steps:
 
 
 def start_gated(folder: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "runner", "run", "wf.yaml", "--no-live",
-                             "--report", "report.json", *args], cwd=folder,
-                            env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return start_flow(folder, "wf.yaml", "--no-live", "--report", "report.json", *args)
 
 
 def at_gate(folder: Path, count: int) -> set[str]:

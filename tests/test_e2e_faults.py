@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from tests.conftest import REPO, run_flow
+from tests.conftest import flow_env, run_flow
 from tests.faults import beside, descendants_of, wait_gone
 from tests.make_corpus import make_corpus
 from tests.timing import limit
@@ -42,10 +42,6 @@ def write_wf(folder: Path, text: str, name: str = "wf.yaml") -> Path:
     if "py:tests.faults:" in text:
         beside(path.parent)
     return path
-
-
-def flow_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
 
 
 def start_flow(cwd: Path, *args: str, **kw) -> subprocess.Popen:

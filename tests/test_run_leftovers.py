@@ -16,12 +16,8 @@ import sys
 import time
 
 from tests import faults
-from tests.conftest import REPO, run_flow
+from tests.conftest import flow_env, run_flow
 from tests.timing import limit
-
-
-def flow_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120"}
 
 
 def test_a_reader_that_goes_away_does_not_hide_failed_items(tmp_path):
