@@ -265,11 +265,11 @@ def test_pre_commit_hook_validates_the_changed_workflows(tmp_path):
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "ci.yaml").write_text("on: push\njobs: {}\n")
     (repo / "notes.md").write_text("not a workflow\n")
-    # pre-commit installs the package, whose `flow` script calls runner.cli:main.
+    # pre-commit installs the package, whose `flow` script calls runner.__main__:entry.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "flow").write_text(f"#!{sys.executable}\nimport sys\n"
-                                  "from runner.cli import main\nsys.exit(main())\n")
+                                  "from runner.__main__ import entry\nsys.exit(entry())\n")
     (bin_dir / "flow").chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(REPO)}
