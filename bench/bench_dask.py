@@ -17,7 +17,9 @@ Before the timed runs, one run of each on the fresh cluster (its workers import 
 modules on their first task, as any long-lived cluster has done once) is reported apart.
 Targets: the cluster's photo throughput >= 0.95x the pool's, its squares wall time <= 2x.
 Also printed: each job's first stage as flow's own report times it (its items' work,
-without the process's start and end). Writes bench/results/dask.json.
+without the process's start and end), and how long importing Dask's client takes in a
+fresh process that has flow's modules loaded (the part of a run's start the pool has
+not). Writes bench/results/dask.json.
 """
 
 from __future__ import annotations
@@ -123,6 +125,23 @@ def run(job: str, where: str, args: dict[str, Any], address: str) -> Timed:
     return flow_run(WORKFLOWS / "squares.yaml", params, jobs=args["workers"], extra=extra)
 
 
+# What a `flow run` on a cluster does before its first task that a run on the pool does
+# not: import Dask's client, in a process that has flow's own modules loaded already.
+CLIENT_IMPORT = ("import time, runner.api, runner.run.orchestrate, yaml, jsonschema; "
+                 "t = time.perf_counter(); import distributed; "
+                 "print(time.perf_counter() - t)")
+
+
+def client_import_seconds(reps: int) -> float:
+    """The median seconds of importing Dask's client in a fresh process with flow loaded."""
+    times = []
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", CLIENT_IMPORT], cwd=ROOT, env=USER_ENV,
+                             capture_output=True, text=True, check=True).stdout
+        times.append(float(out))
+    return median(times)
+
+
 def stage_seconds(job: str, where: str) -> float:
     """The seconds flow's report gives the last run's first stage (its items' work, from
     the first task sent to the last result back: no start-up, no shutdown)."""
@@ -185,12 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                           f"(its first stage {fmt_s(stages[(job, where)][-1])})", flush=True)
     finally:
         cluster.close()
-    return report(a, args, runs, stages, first, cluster.start_seconds)
+    return report(a, args, runs, stages, first, cluster.start_seconds,
+                  client_import_seconds(a.reps))
 
 
 def report(a: argparse.Namespace, args: dict[str, Any], runs: dict[tuple[str, str], list[float]],
            stages: dict[tuple[str, str], list[float]], first: dict[str, float],
-           start: float) -> int:
+           start: float, client_import: float) -> int:
     med = {k: median(v) for k, v in runs.items()}
     med_stage = {k: median(v) for k, v in stages.items()}
     jobs = [job for job in ("photos", "squares") if (job, "local") in med]
@@ -218,6 +238,10 @@ def report(a: argparse.Namespace, args: dict[str, Any], runs: dict[tuple[str, st
         print(f"\nphotos: Dask / pool throughput {ratio:.2f}x, whole processes "
               f"({'meets' if ratio >= PHOTO_TARGET else 'misses'} the target "
               f">= {PHOTO_TARGET}x); best runs {best:.2f}x; the stage alone {stage:.2f}x")
+        share = client_import / med[("photos", "local")]
+        figures.update(client_import_s=round(client_import, 3))
+        print(f"photos: importing Dask's client, which every run on a cluster does before its "
+              f"first task: {fmt_s(client_import)} ({share:.0%} of the pool's whole run)")
     if "squares" in jobs:
         ratio = med[("squares", "dask")] / med[("squares", "local")]
         best = min(runs[("squares", "dask")]) / min(runs[("squares", "local")])
