@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import sys
 from dataclasses import dataclass
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec
 
+from runner.files.codehash import module_spec
 from steps.registry import file_ref, step_package_roots
 
 REACH = "py: reaches only modules in the workflow's folder and installed step packages"
@@ -48,17 +49,17 @@ class Found:
 
 def locate(module: str, folder: str) -> Found:
     """``module`` under ``folder`` or in an installed step package; PyStepError if neither."""
-    spec = _find(module, [folder])
+    spec = module_spec(module, [folder])
     if spec is not None:
         return _found(module, spec, folder)
     top = module.split(".")[0]
     if top in _package_roots():
-        spec = _find(module, None)
+        spec = module_spec(module, None)
         if spec is not None:
             return _found(module, spec, "")
     elif top in sys.stdlib_module_names or top in sys.builtin_module_names:
         raise PyStepError(f"'{module}' is in Python's standard library: {REACH}", HINT)
-    elif _find(top, None) is not None:
+    elif module_spec(top, None) is not None:
         raise PyStepError(f"'{top}' is installed but is not a step package: {REACH}", HINT)
     raise PyStepError(f"no module named '{module}'",
                       f"looked in {folder} and the installed step packages")
@@ -67,24 +68,6 @@ def locate(module: str, folder: str) -> Found:
 @functools.cache
 def _package_roots() -> frozenset[str]:
     return frozenset(step_package_roots())  # reading entry points costs ~20 ms: once
-
-
-def _find(module: str, path: list[str] | None) -> ModuleSpec | None:
-    """The spec of ``module`` on ``path`` (None: sys.path), found part by part, not imported."""
-    parts = module.split(".")
-    locations = path
-    spec = None
-    for i in range(len(parts)):
-        if i and not locations:
-            return None  # a module, not a package: it has no submodules
-        try:
-            spec = PathFinder.find_spec(".".join(parts[:i + 1]), locations)
-        except (ImportError, OSError, ValueError):
-            return None
-        if spec is None:
-            return None
-        locations = list(spec.submodule_search_locations or [])
-    return spec
 
 
 def _found(module: str, spec: ModuleSpec, folder: str) -> Found:

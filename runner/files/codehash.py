@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from importlib.machinery import PathFinder
+from importlib.machinery import ModuleSpec, PathFinder
 
 from runner.files.identity import digest, file_stat
 from steps.registry import ref_module
@@ -24,25 +24,33 @@ FLOW_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 _cache: dict[str, str] = {}
 
 
+def module_spec(module: str, path: list[str] | None) -> ModuleSpec | None:
+    """The spec of ``module`` on ``path`` (None: sys.path), found part by part as the
+    importer would, without importing anything; None when it is not there."""
+    parts = module.split(".")
+    locations = path
+    spec = None
+    for i in range(len(parts)):
+        if i and not locations:
+            return None  # a module, not a package: it has no submodules
+        try:
+            spec = PathFinder.find_spec(".".join(parts[:i + 1]), locations)
+        except (ImportError, OSError, ValueError):
+            return None
+        if spec is None:
+            return None
+        locations = list(spec.submodule_search_locations or [])
+    return spec
+
+
 def module_file(name: str, paths: Sequence[str] = ()) -> str | None:
     """The source file of module ``name``, or None when it cannot be found."""
     top = name.partition(".")[0]
     if top in OWN:
-        search: list[str] | None = [FLOW_ROOT]
+        search = [FLOW_ROOT]
     else:
         search = [*paths, *sys.path]
-    parts = name.split(".")
-    spec = None
-    for i in range(len(parts)):
-        if search is None:
-            return None
-        try:
-            spec = PathFinder.find_spec(".".join(parts[:i + 1]), search)
-        except (ImportError, ValueError, OSError):
-            return None
-        if spec is None:
-            return None
-        search = list(spec.submodule_search_locations or []) or None
+    spec = module_spec(name, search)
     if spec is None or not spec.has_location or not spec.origin:
         return None
     return spec.origin
