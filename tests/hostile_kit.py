@@ -93,8 +93,9 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 # Starts flow with SIGINT at its default action, in a session of its own, as a shell
 # does for a foreground job (a plain Popen from pytest would inherit what pytest set).
+# ``python -c LAUNCHER PROGRAM ARGS...`` runs PROGRAM so.
 LAUNCHER = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-            "os.execv(sys.executable, [sys.executable, '-m', 'runner', *sys.argv[1:]])")
+            "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 def start(cwd: Path, *args: str, marker: str = "") -> subprocess.Popen:
@@ -107,7 +108,8 @@ def start(cwd: Path, *args: str, marker: str = "") -> subprocess.Popen:
     if marker:
         name, _, value = marker.partition("=")
         env[name] = value
-    return subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-c", LAUNCHER, sys.executable, "-m", "runner",
+                             *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO, flow_env
+from tests.hostile_kit import LAUNCHER
 
 # Holds flow at the import of its command line module, once it says so on stderr: the
 # moment a Ctrl-C made right after pressing Enter arrives.
@@ -48,9 +49,7 @@ def test_ctrl_c_while_the_installed_flow_command_starts_is_one_line(tmp_path: Pa
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(HOLD)
     env = {**flow_env(), "PYTHONPATH": os.pathsep.join([str(hook), str(REPO)])}
-    launcher = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                "os.execv(sys.argv[1], sys.argv[1:])")
-    proc = subprocess.Popen([sys.executable, "-c", launcher, str(installed_flow()),
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(installed_flow()),
                              "validate", "wf.yaml"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
